@@ -345,6 +345,22 @@ type Rotate struct {
 
 // Chain configures the audit HMAC chain.
 type Chain struct {
-	// KeyFile holds the chain key's raw bytes (at least 32).
+	// KeyFile holds the chain key's raw bytes (at least 32). A relative
+	// path is resolved against the config file's directory.
 	KeyFile string `yaml:"key_file"`
+
+	key []byte
+}
+
+// Key returns the chain key's bytes read from KeyFile, filled by Load.
+func (c *Chain) Key() []byte { return c.key }
+
+// ProviderByName returns the provider called name, or nil when there is none.
+func (c *Config) ProviderByName(name string) *Provider {
+	for i := range c.Providers {
+		if c.Providers[i].Name == name {
+			return &c.Providers[i]
+		}
+	}
+	return nil
 }

@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"sync"
+)
+
+// Defaults for the verified-token cache: enough for a busy edge, small
+// enough to bound memory (entries × typical claim size ≈ tens of MiB).
+const (
+	defaultCacheEntries = 65536
+	defaultCacheBytes   = 64 << 20
+	cacheShards         = 64
+)
+
+// tokenCache holds tokens that passed every check of SPEC §3.3–3.6, keyed
+// by SHA-256 of the raw token, so a repeated token skips signature
+// verification. An entry never outlives its token's exp (checked on every
+// hit and evicted), the key that verified it (evictKey on a JWKS refresh
+// that removes the key), or the config that admitted it (a reload builds a
+// new Gateway with an empty cache). It is bounded in entries and bytes.
+type tokenCache struct {
+	shards     [cacheShards]cacheShard
+	maxEntries int // per shard
+	maxBytes   int // per shard
+}
+
+type cacheShard struct {
+	mu    sync.RWMutex
+	m     map[[32]byte]*verified
+	bytes int
+}
+
+func newTokenCache(entries, bytes int) *tokenCache {
+	c := &tokenCache{maxEntries: max(1, entries/cacheShards), maxBytes: max(1, bytes/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[[32]byte]*verified)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(d *[32]byte) *cacheShard { return &c.shards[d[31]%cacheShards] }
+
+// get returns the cached verification of the token with digest d, or nil.
+func (c *tokenCache) get(d *[32]byte) *verified {
+	if c == nil {
+		return nil
+	}
+	s := c.shard(d)
+	s.mu.RLock()
+	v := s.m[*d]
+	s.mu.RUnlock()
+	return v
+}
+
+// cost estimates an entry's memory: the raw token's size stands in for
+// the decoded claims, plus fixed overhead.
+func (v *verified) cost() int { return 2*v.size + 512 }
+
+// put stores v. When the shard is full, an arbitrary entry is evicted
+// (Go's map iteration order is randomised, so this is random eviction:
+// cheap, and hard for a client to game).
+func (c *tokenCache) put(d *[32]byte, v *verified) {
+	if c == nil || v.cost() > c.maxBytes {
+		return
+	}
+	s := c.shard(d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[*d]; ok {
+		s.bytes -= old.cost()
+	}
+	for k, old := range s.m {
+		if len(s.m) < c.maxEntries && s.bytes+v.cost() <= c.maxBytes {
+			break
+		}
+		delete(s.m, k)
+		s.bytes -= old.cost()
+	}
+	s.m[*d] = v
+	s.bytes += v.cost()
+}
+
+// evict removes the entry for d (an expired token seen on a hit).
+func (c *tokenCache) evict(d *[32]byte) {
+	s := c.shard(d)
+	s.mu.Lock()
+	if old, ok := s.m[*d]; ok {
+		delete(s.m, *d)
+		s.bytes -= old.cost()
+	}
+	s.mu.Unlock()
+}
+
+// evictKey removes every entry verified by the key with this thumbprint
+// at the named provider (the key left the provider's set).
+func (c *tokenCache) evictKey(provider, thumbprint string) int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for k, v := range s.m {
+			if v.p.name == provider && v.thumb == thumbprint {
+				delete(s.m, k)
+				s.bytes -= v.cost()
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// len returns the number of cached entries.
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}

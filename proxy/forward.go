@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/jwtgate/jwtgate/audit"
+	"github.com/jwtgate/jwtgate/policy"
+)
+
+// Headers the gateway sets itself. Client copies are always removed: a
+// client must not be able to choose its own request id or forwarding chain
+// unless it is a trusted proxy (SPEC §3.8, §5).
+var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Real-Ip", "X-Request-Id"}
+
+// bufferPool lends ReverseProxy its copy buffers (32 KiB), saving an
+// allocation per response.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+
+var sharedBuffers = &bufferPool{p: sync.Pool{New: func() any { v := make([]byte, 32<<10); return &v }}}
+
+// newReverseProxy builds the route's ReverseProxy. Rewrite (not Director)
+// runs after the hop-by-hop headers, including those a client named in
+// Connection, were removed, so nothing a client sends can strip a header
+// the gateway sets here.
+func (g *Gateway) newReverseProxy(rt *routeRT) *httputil.ReverseProxy {
+	var tr http.RoundTripper = g.deps.Transport
+	if tr == nil {
+		tr = newTransport(rt.cfg.Upstream.Timeout)
+	}
+	return &httputil.ReverseProxy{
+		Rewrite:       g.rewrite,
+		Transport:     tr,
+		BufferPool:    sharedBuffers,
+		FlushInterval: 0, // text/event-stream and unknown-length bodies are flushed at once by ReverseProxy
+		ErrorHandler:  g.upstreamError,
+		ErrorLog:      nil,
+	}
+}
+
+// forward sends the request upstream and returns nil, or the denial to
+// answer when the upstream failed before a response was written.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) *denial {
+	x.upStart = g.deps.Now()
+	x.rt.proxy.ServeHTTP(w, withExchange(r, x))
+	return x.upErr
+}
+
+// rewrite builds the outbound request (SPEC §3.8).
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeOf(pr.In)
+	rt, out := x.rt, pr.Out
+	pr.SetURL(rt.target) // also clears Out.Host: the upstream sees its own host
+
+	// The path forwarded is the path that was matched and authorised.
+	fwd := x.forward
+	if base := strings.TrimSuffix(rt.target.EscapedPath(), "/"); base != "" {
+		fwd = base + fwd
+	}
+	out.URL.RawPath = ""
+	if strings.IndexByte(fwd, '%') >= 0 {
+		dec, err := url.PathUnescape(fwd)
+		if err == nil {
+			out.URL.Path, out.URL.RawPath = dec, fwd
+		} else {
+			out.URL.Path = fwd
+		}
+	} else {
+		out.URL.Path = fwd
+	}
+
+	h := out.Header
+	for _, name := range forwardingHeaders {
+		h.Del(name)
+	}
+	// Remove every client copy of an identity header, in any spelling
+	// (X-User-Id, x_user_id, X-USER-ID).
+	if len(g.identity) > 0 {
+		for k := range h {
+			if g.identity[normalizeHeaderName(k)] {
+				delete(h, k)
+			}
+		}
+	}
+	prior := ""
+	if x.trusted {
+		prior = strings.Join(pr.In.Header.Values("X-Forwarded-For"), ", ")
+	}
+	client := x.peer.String()
+	if prior != "" {
+		client = prior + ", " + client
+	}
+	h.Set("X-Forwarded-For", client)
+	h.Set("X-Forwarded-Host", pr.In.Host)
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
+	}
+	if x.trusted {
+		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			proto = p
+		}
+	}
+	h.Set("X-Forwarded-Proto", proto)
+	h.Set("X-Request-Id", x.rec.RequestID)
+
+	if x.v != nil {
+		for _, ch := range rt.headers {
+			if val, ok := ch.path.Lookup(x.v.claims); ok {
+				if s, ok := policy.HeaderValue(val); ok {
+					h.Set(ch.header, s)
+				}
+			}
+		}
+	}
+	if x.from >= 0 && rt.cfg.Auth.Forward.StripToken {
+		stripToken(out, rt.sources[x.from])
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = nil // do not let Go add its own
+	}
+}
+
+// upstreamError records a failed upstream exchange; ServeHTTP answers it.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeOf(r)
+	var d *denial
+	switch {
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		d = deny(audit.ReasonClientClosed, err)
+	case isTimeout(err):
+		d = deny(audit.ReasonUpstreamTimeout, err)
+	default:
+		d = deny(audit.ReasonUpstreamUnreachable, err)
+	}
+	g.deps.Logger.Warn().Err(err).Str("route", x.rt.name).Str("request_id", x.rec.RequestID).Str("reason", string(d.Reason)).Msg("upstream failed")
+	x.upErr = d
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
