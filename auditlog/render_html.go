@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"strings"
 	"time"
 )
@@ -19,7 +20,7 @@ var reportHTMLSource string
 var reportHTML = template.Must(template.New("report").Funcs(template.FuncMap{
 	"time":       reportTime,
 	"chain":      chainText,
-	"or":         or,
+	"alt":        or,
 	"join":       strings.Join,
 	"counts":     sortedCounts,
 	"inline":     countsInline,
@@ -72,7 +73,7 @@ func newHTMLView(s *Summary, now time.Time) *htmlView {
 		maxN = max(maxN, c.N)
 	}
 	for i, c := range v.Decisions {
-		w := float64(c.N) / float64(maxN) * decBarMax
+		w := round2(float64(c.N) / float64(maxN) * decBarMax)
 		y := float64(i*decRowH) + 2
 		v.DecisionBars = append(v.DecisionBars, svgBar{
 			Label: or(c.Key, "(none)"), N: c.N,
@@ -90,10 +91,13 @@ func newHTMLView(s *Summary, now time.Time) *htmlView {
 		bw := timeW / float64(n)
 		top := max(v.DenialMax, 1)
 		for i, b := range s.DenialBuckets {
+			if b.N == 0 {
+				continue // empty buckets are the gaps between bars
+			}
 			h := float64(b.N) / float64(top) * timeH
 			v.DenialBars = append(v.DenialBars, svgBar{
 				Label: reportTime(b.Start), N: b.N,
-				X: float64(i) * bw, Y: timeH - h, W: max(bw*0.85, 0.5), H: h,
+				X: round2(float64(i) * bw), Y: round2(timeH - h), W: round2(max(bw*0.85, 0.5)), H: round2(h),
 			})
 		}
 		v.DenialFirst = reportTime(s.DenialBuckets[0].Start)
@@ -101,6 +105,9 @@ func newHTMLView(s *Summary, now time.Time) *htmlView {
 	}
 	return v
 }
+
+// TopN exposes the package constant to the template.
+func (v *htmlView) TopN() int { return TopN }
 
 // BurstDenials exposes the package constant to the template.
 func (v *htmlView) BurstDenials() int { return BurstDenials }
@@ -110,6 +117,9 @@ func (v *htmlView) SharedTokenIPs() int { return SharedTokenIPs }
 
 // RepeatDenials exposes the package constant to the template.
 func (v *htmlView) RepeatDenials() int { return RepeatDenials }
+
+// round2 rounds to two decimals, enough for SVG coordinates.
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 // classFor maps a decision to its CSS class suffix (known decisions only,
 // so no log value reaches a class name).

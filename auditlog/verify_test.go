@@ -290,7 +290,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	tampered := filepath.Join(dir, "tampered.log")
 	lines := readLines(t, files[0])
-	lines[3] = strings.Replace(lines[3], `"carol"`, `"carl"`, 1)
+	lines[4] = strings.Replace(lines[4], `"carol"`, `"carl"`, 1)
 	writeLines(t, tampered, lines)
 
 	for _, tc := range []struct {
@@ -303,7 +303,7 @@ func TestVerifyCommand(t *testing.T) {
 		{"intact", append([]string{"--key-file", keyFile}, files...), 0,
 			"ok: 16 records in 3 files, chain intact, last chain " + w.prev[:16] + "…\n", ""},
 		{"flags-after-files", append(slices.Clone(files), "--key-file", keyFile), 0, "ok: 16 records", ""},
-		{"broken", []string{"--key-file", keyFile, tampered}, 1, tampered + ":4: chain mismatch", "3 records before it are intact"},
+		{"broken", []string{"--key-file", keyFile, tampered}, 1, tampered + ":5: chain mismatch", "4 records before it are intact"},
 		{"short-key", []string{"--key-file", shortKey, files[0]}, 1, "", "need at least 32"},
 		{"no-key-file", files, 2, "", "need --key-file"},
 		{"no-files", []string{"--key-file", keyFile}, 2, "", "need --key-file and at least one FILE"},

@@ -111,9 +111,11 @@ func (s *Server) TrustedPrefixes() []netip.Prefix { return s.trusted }
 
 // TLS names a certificate and key in PEM files.
 type TLS struct {
-	// CertFile is the PEM certificate chain.
+	// CertFile is the PEM certificate chain. A relative path is resolved
+	// against the config file's directory.
 	CertFile string `yaml:"cert_file"`
-	// KeyFile is the PEM private key.
+	// KeyFile is the PEM private key. A relative path is resolved against
+	// the config file's directory.
 	KeyFile string `yaml:"key_file"`
 }
 
@@ -143,7 +145,8 @@ type Provider struct {
 	JWKSURL string `yaml:"jwks_url"`
 	// Discovery finds the JWKS through Issuer + "/.well-known/openid-configuration".
 	Discovery bool `yaml:"discovery"`
-	// JWKSFile is a local JWK Set file.
+	// JWKSFile is a local JWK Set file. A relative path is resolved against
+	// the config file's directory.
 	JWKSFile string `yaml:"jwks_file"`
 	// Keys are static keys: PEM public keys, or HMAC secrets from the
 	// environment or a file (the only place HMAC is allowed).
@@ -192,9 +195,14 @@ type StaticKey struct {
 	// SecretEnv names an environment variable holding an HMAC secret
 	// (raw bytes, or base64 after a "base64:" prefix; at least 32 bytes).
 	SecretEnv string `yaml:"secret_env"`
-	// SecretFile names a file holding an HMAC secret (same rules).
+	// SecretFile names a file holding an HMAC secret (same rules; the
+	// file's bytes are used as they are, a trailing newline included). A
+	// relative path is resolved against the config file's directory.
 	SecretFile string `yaml:"secret_file"`
-	// PublicKeyFile names a PEM public key (RSA, EC or Ed25519).
+	// PublicKeyFile names a PEM public key (RSA of at least 2048 bits, EC
+	// P-256/P-384/P-521 or Ed25519) as a PUBLIC KEY, RSA PUBLIC KEY or
+	// CERTIFICATE block. A relative path is resolved against the config
+	// file's directory.
 	PublicKeyFile string `yaml:"public_key_file"`
 
 	secret    []byte
@@ -323,7 +331,8 @@ type Forward struct {
 type Audit struct {
 	// Output is "stdout" (default) or "file".
 	Output string `yaml:"output"`
-	// File is the audit log path when Output is "file".
+	// File is the audit log path when Output is "file". A relative path is
+	// resolved against the config file's directory.
 	File string `yaml:"file"`
 	// Rotate configures size-based rotation of File.
 	Rotate Rotate `yaml:"rotate"`

@@ -8,7 +8,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -310,3 +313,54 @@ func kidsOf(ks []KeyInfo) []string {
 }
 
 func fmtSkipped(s []SkippedKey) string { return fmt.Sprintf("%+v", s) }
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// pemPublic returns pub as a PKIX PEM block, as a public_key_file holds it.
+func pemPublic(t *testing.T, pub crypto.PublicKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// parsePEMPublic parses a PKIX PEM public key, as config.Load does.
+func parsePEMPublic(t *testing.T, b []byte) crypto.PublicKey {
+	t.Helper()
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("no PEM block")
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// jwkPrivate returns k as a JWK with its private members, as a
+// misconfigured issuer might publish it.
+func jwkPrivate(t *testing.T, k crypto.PrivateKey, kid string) map[string]any {
+	t.Helper()
+	j, err := jwkset.NewJWKFromKey(k, jwkset.JWKOptions{
+		Marshal:  jwkset.JWKMarshalOptions{Private: true},
+		Metadata: jwkset.JWKMetadataOptions{KID: kid},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(j.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["d"] == nil {
+		t.Fatal("private JWK has no d")
+	}
+	return m
+}

@@ -11,11 +11,12 @@ import (
 
 // Reason codes a failed Result carries (SPEC §5). Both mean HTTP 403.
 const (
-	// ReasonScopeMissing: a required scope is absent; the caller names the
-	// MissingScopes in WWW-Authenticate scope="…".
+	// ReasonScopeMissing means a required scope is absent; the caller names
+	// the MissingScopes in WWW-Authenticate scope="…".
 	ReasonScopeMissing = "scope_missing"
-	// ReasonRequirementFailed: a claim rule or the any_of failed. A claim
-	// that a rule names but the token lacks is this, not claim_missing.
+	// ReasonRequirementFailed means a claim rule or the any_of failed. A
+	// claim that a rule names but the token lacks gives this reason, not
+	// claim_missing (which is a 401 for provider required_claims).
 	ReasonRequirementFailed = "requirement_failed"
 )
 
@@ -213,7 +214,7 @@ func (c *compiler) rule(field string, cr *config.ClaimRule) (rule, bool) {
 		r.src = cr.Matches
 		re, err := anchored(cr.Matches, cr.Regexp())
 		if err != nil {
-			c.errorf(field+".matches", "invalid regexp: %v", err)
+			c.errorf(field+".matches", "invalid regexp: %s; write RE2 syntax, it is anchored at both ends", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 			ok = false
 		}
 		r.re = re

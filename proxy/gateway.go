@@ -60,6 +60,7 @@ type Gateway struct {
 	routes    []*routeRT
 	providers map[string]*providerRT // by name
 	byIssuer  map[string]*providerRT
+	allAlgs   map[string]bool // union of every provider's allow-list
 	pathOpts  route.Options
 	trusted   []netip.Prefix
 	// identity holds the normalised names (lower case, '_' → '-') of every
@@ -139,6 +140,7 @@ func Build(ctx context.Context, cfg *config.Config, deps Deps, prev *Gateway) (_
 		deps:      deps,
 		providers: make(map[string]*providerRT, len(cfg.Providers)),
 		byIssuer:  make(map[string]*providerRT, len(cfg.Providers)),
+		allAlgs:   map[string]bool{},
 		pathOpts:  route.Options{AllowEncodedSlashes: cfg.Server.AllowEncodedSlashes, AllowPathParams: cfg.Server.AllowPathParams},
 		trusted:   cfg.Server.TrustedPrefixes(),
 		identity:  map[string]bool{},
@@ -262,6 +264,7 @@ func (g *Gateway) buildProviders(ctx context.Context, prev *Gateway) error {
 		}
 		for _, a := range pc.Algorithms {
 			p.algs[a] = true
+			g.allAlgs[a] = true
 		}
 		if len(pc.TokenTypes) > 0 {
 			p.typs = make(map[string]bool, len(pc.TokenTypes))

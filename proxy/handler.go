@@ -57,18 +57,18 @@ func (h *Handler) KeysChanged(ev jwks.RefreshEvent) {
 // exchange is the state of one request, carried through the reverse proxy
 // in the request context.
 type exchange struct {
-	g        *Gateway
-	rt       *routeRT
-	rec      audit.Record
-	forward  string // escaped path to send upstream
-	v        *verified
-	from     int // token source index, -1 when none
-	peer     netip.Addr
-	trusted  bool
-	upStart  time.Time
-	upErr    *denial
-	body     *countingBody
-	spoofed  bool
+	g       *Gateway
+	rt      *routeRT
+	rec     audit.Record
+	forward string // escaped path to send upstream
+	v       *verified
+	from    int // token source index, -1 when none
+	peer    netip.Addr
+	trusted bool
+	upStart time.Time
+	upErr   *denial
+	body    *countingBody
+	spoofed bool
 }
 
 type ctxKey struct{}

@@ -282,9 +282,10 @@ func (g *Gateway) verify(ctx context.Context, rt *routeRT, raw string, now time.
 		}
 		te.kid = kid
 	}
-	// §3.3: the alg must be allowed by at least one of the route's
-	// providers before anything else is trusted ("none" never is).
-	if !rt.anyAllowsAlg(alg) {
+	// §3.3: the alg must be allowed by at least one provider before
+	// anything else is trusted ("none" never is); the token's own
+	// provider's list is checked once iss has chosen it.
+	if !g.allAlgs[alg] {
 		return fail(audit.ReasonAlgorithmNotAllowed, fmt.Errorf("%w: %q", ErrAlgorithmNotAllowed, alg))
 	}
 	if _, has := tok.Header["crit"]; has {
@@ -357,15 +358,6 @@ func (g *Gateway) verify(ctx context.Context, rt *routeRT, raw string, now time.
 		}
 	}
 	return v, nil
-}
-
-func (rt *routeRT) anyAllowsAlg(alg string) bool {
-	for _, p := range rt.allowed {
-		if p.algs[alg] {
-			return true
-		}
-	}
-	return false
 }
 
 // classify maps a golang-jwt / jwks error to its SPEC §5 reason. The order

@@ -355,12 +355,12 @@ func TestNewReportsEveryInvalidRoute(t *testing.T) {
 func TestShadowedRoutes(t *testing.T) {
 	tb := mustNew(t, []config.Route{
 		rt("tie1", pfx("/tie")),
-		rt("tie2", pfx("/tie/")),                                              // same prefix: shadowed by 0
+		rt("tie2", pfx("/tie/")), // same prefix: shadowed by 0
 		rt("get", map[string]string{"prefix": "/m", "methods": "GET"}),        // 2
 		rt("post", map[string]string{"prefix": "/m", "methods": "POST"}),      // 3
 		rt("head", map[string]string{"prefix": "/m", "methods": "HEAD,POST"}), // shadowed by 2, 3
-		rt("any", pfx("/m")),                                                  // reachable: DELETE
-		rt("exact", map[string]string{"path": "/tie"}),                        // reachable: exact beats prefix
+		rt("any", pfx("/m")),                           // reachable: DELETE
+		rt("exact", map[string]string{"path": "/tie"}), // reachable: exact beats prefix
 		rt("other-host", map[string]string{"host": "h.test", "prefix": "/tie"}),
 	})
 	got := tb.Shadowed()
