@@ -112,14 +112,37 @@ func defaultAlg(k *signingKey) (algInfo, error) {
 
 // checkAlgFitsKey reports why a cannot sign with k, or nil when it can.
 func checkAlgFitsKey(a algInfo, k *signingKey) error {
-	if a.kind != k.kind {
-		return fmt.Errorf("alg %s needs an %s key, but the key is an %s (algorithms for it: %s)",
-			a.name, a.kind, k.kind, algNames(func(b algInfo) bool { return b.kind == k.kind && (b.kind != kindEC || b.curve == k.curve) }))
+	if a.kind == k.kind && (a.kind != kindEC || a.curve == k.curve) {
+		return nil
 	}
-	if a.kind == kindEC && a.curve != k.curve {
-		return fmt.Errorf("alg %s needs a %s key, but the key is %s", a.name, a.curve.Params().Name, k.curve.Params().Name)
+	return fmt.Errorf("alg %s needs %s, but the key is %s (algorithms for it: %s)",
+		a.name, a.needs(), k.describe(), algNames(func(b algInfo) bool { return b.kind == k.kind && (b.kind != kindEC || b.curve == k.curve) }))
+}
+
+// needs says what key a signs with, for messages.
+func (a algInfo) needs() string {
+	switch a.kind {
+	case kindEC:
+		return "an EC " + a.curve.Params().Name + " key"
+	case kindHMAC:
+		return "an HMAC secret (--secret-env or --secret-file)"
 	}
-	return nil
+	return "an " + a.kind.String() + " key"
+}
+
+// describe says what k is, for messages: "an RSA-2048 key", "an EC P-256 key".
+func (k *signingKey) describe() string {
+	switch key := k.key.(type) {
+	case *rsa.PrivateKey:
+		return fmt.Sprintf("an RSA-%d key", key.N.BitLen())
+	case *ecdsa.PrivateKey:
+		return "an EC " + key.Curve.Params().Name + " key"
+	case ed25519.PrivateKey:
+		return "an Ed25519 key"
+	case []byte:
+		return "an HMAC secret"
+	}
+	return fmt.Sprintf("a %T", k.key)
 }
 
 // kindOf classifies a parsed private key; ok is false for key types no JWS

@@ -19,9 +19,9 @@ import (
 // maxInspectBytes bounds the token read from stdin.
 const maxInspectBytes = 1 << 20
 
-// ErrMalformed is wrapped when inspect cannot decode a token's header or
+// errMalformed is wrapped when inspect cannot decode a token's header or
 // claims.
-var ErrMalformed = errors.New("malformed token")
+var errMalformed = errors.New("cannot decode token")
 
 const inspectAbout = `
 Decode a token's header and claims WITHOUT verifying it: expired, badly signed
@@ -94,13 +94,13 @@ func inspect(args []string, env inspectEnv) int {
 			return c.fail(fmt.Errorf("read stdin: %w", err))
 		}
 		if len(b) > maxInspectBytes {
-			return c.fail(fmt.Errorf("%w: input is larger than %d bytes", ErrMalformed, maxInspectBytes))
+			return c.fail(fmt.Errorf("%w: input is larger than %d bytes", errMalformed, maxInspectBytes))
 		}
 		raw = string(b)
 	}
 	raw = cleanToken(raw)
 	if raw == "" {
-		return c.fail(fmt.Errorf("%w: empty input", ErrMalformed))
+		return c.fail(fmt.Errorf("%w: empty input", errMalformed))
 	}
 
 	d, err := decodeToken(raw)
@@ -162,24 +162,24 @@ func decodeToken(raw string) (*decodedToken, error) {
 		switch {
 		case tok == nil:
 			// Wrong number of segments: nothing was decoded.
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: %w", errMalformed, err)
 		case errors.Is(err, jwt.ErrTokenUnverifiable):
 			// Header and claims decoded; the alg is unknown or absent.
 		case errors.Is(err, jwt.ErrTokenMalformed) && tok.Method != nil:
 			// ParseUnverified sets Method only after decoding header
 			// and claims, so this is the signature segment.
 		default:
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: %w", errMalformed, err)
 		}
 	}
 	d := &decodedToken{header: tok.Header, claims: claims, tokenID: tokenID(raw)}
 	// The segments decoded once already; decode again to show them in the
 	// issuer's member order and number formatting.
 	if d.headerJSON, err = p.DecodeSegment(parts[0]); err != nil {
-		return nil, fmt.Errorf("%w: header: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: header: %w", errMalformed, err)
 	}
 	if d.claimsJSON, err = p.DecodeSegment(parts[1]); err != nil {
-		return nil, fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: claims: %w", errMalformed, err)
 	}
 	d.notes = headerNotes(tok)
 	if _, sigErr := p.DecodeSegment(parts[2]); sigErr != nil {

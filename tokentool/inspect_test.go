@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,11 @@ func TestInspectMalformedExitsOne(t *testing.T) {
 			}
 			if len(strings.TrimSpace(tc.token)) > 6 && strings.Contains(r.stderr, strings.TrimSpace(tc.token)) {
 				t.Errorf("stderr echoes the input: %q", r.stderr)
+			}
+			if raw := cleanToken(tc.token); raw != "" {
+				if _, err := decodeToken(raw); !errors.Is(err, errMalformed) {
+					t.Errorf("decodeToken(%q) error = %v, want errMalformed", raw, err)
+				}
 			}
 		})
 	}

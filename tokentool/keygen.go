@@ -39,8 +39,8 @@ const jwksFileName = "jwks.json"
 // DIR ("../x") or smuggle control characters. RFC 7638 thumbprints fit.
 var kidPattern = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 
-// ErrExists is wrapped when keygen refuses to overwrite a key file.
-var ErrExists = errors.New("already exists")
+// errExists is wrapped when keygen refuses to overwrite a key file.
+var errExists = errors.New("already exists")
 
 const keygenAbout = `
 Generate a signing key pair for a service that signs its own tokens, and the
@@ -160,7 +160,7 @@ func keygen(req keygenRequest, warn io.Writer) (keygenResult, error) {
 	if !req.force {
 		for _, p := range []string{res.keyPath, res.pubPath} {
 			if _, err := os.Lstat(p); err == nil {
-				return keygenResult{}, fmt.Errorf("%s: %w; refusing to overwrite a key (use --force, or another --kid)", p, ErrExists)
+				return keygenResult{}, fmt.Errorf("%s: %w; refusing to overwrite a key (use --force, or another --kid)", p, errExists)
 			}
 		}
 	}
@@ -214,7 +214,7 @@ func generateKey(alg algInfo, bits int) (crypto.Signer, error) {
 		}
 		return k, nil
 	}
-	return nil, fmt.Errorf("%w: keygen cannot make %s keys", ErrUnsupportedKey, alg.kind)
+	return nil, fmt.Errorf("%w: keygen cannot make %s keys", errUnsupportedKey, alg.kind)
 }
 
 // publicJWK builds the public JWK (kty, kid, use "sig", alg and the public
@@ -256,7 +256,7 @@ func thumbprint(m jwkset.JWKMarshal) (string, error) {
 	case jwkset.KtyOKP:
 		members = map[string]string{"crv": string(m.CRV), "kty": string(m.KTY), "x": m.X}
 	default:
-		return "", fmt.Errorf("thumbprint: %w %q", ErrUnsupportedKey, m.KTY)
+		return "", fmt.Errorf("thumbprint: %w %q", errUnsupportedKey, m.KTY)
 	}
 	// encoding/json writes map keys sorted and without whitespace, which
 	// is RFC 7638's canonical form for these ASCII members.
@@ -280,7 +280,7 @@ func writeNewFile(path string, data []byte, perm fs.FileMode, replace bool) erro
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s: %w (use --force)", path, ErrExists)
+			return fmt.Errorf("%s: %w (use --force)", path, errExists)
 		}
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,6 +174,10 @@ func TestKeygenRefusesToOverwriteKey(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(keyPath); !bytes.Equal(before, after) {
 		t.Fatal("the existing private key was modified without --force")
+	}
+	alg, _ := lookupAlg("ES256")
+	if _, err := keygen(keygenRequest{alg: alg, kid: "k1", dir: dir}, io.Discard); !errors.Is(err, errExists) {
+		t.Errorf("keygen over an existing key: error = %v, want errExists", err)
 	}
 
 	if err := os.Chmod(keyPath, 0o644); err != nil {

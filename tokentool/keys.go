@@ -28,14 +28,14 @@ const maxKeyFileBytes = 1 << 20
 // base64Prefix marks a secret given as base64 text (SPEC §2).
 const base64Prefix = "base64:"
 
-// Errors callers can test with errors.Is.
+// Sentinel errors wrapped by key loading (matched with errors.Is).
 var (
-	// ErrNoPrivateKey means a key file holds no private key to sign with.
-	ErrNoPrivateKey = errors.New("no private key")
-	// ErrUnsupportedKey means a key's type has no JWS algorithm here.
-	ErrUnsupportedKey = errors.New("unsupported key type")
-	// ErrSecretTooShort means an HMAC secret is shorter than 32 bytes.
-	ErrSecretTooShort = errors.New("hmac secret too short")
+	// errNoPrivateKey means a key file holds no private key to sign with.
+	errNoPrivateKey = errors.New("no private key")
+	// errUnsupportedKey means a key's type has no JWS algorithm here.
+	errUnsupportedKey = errors.New("unsupported key type")
+	// errSecretTooShort means an HMAC secret is shorter than 32 bytes.
+	errSecretTooShort = errors.New("hmac secret too short")
 )
 
 // signingKey is a private key or HMAC secret ready for golang-jwt, with
@@ -52,7 +52,7 @@ type signingKey struct {
 func newSigningKey(key any) (*signingKey, error) {
 	kind, curve, ok := kindOf(key)
 	if !ok {
-		return nil, fmt.Errorf("%w %T (want RSA, EC P-256/P-384/P-521 or Ed25519)", ErrUnsupportedKey, key)
+		return nil, fmt.Errorf("%w %T (want RSA, EC P-256/P-384/P-521 or Ed25519)", errUnsupportedKey, key)
 	}
 	return &signingKey{key: key, kind: kind, curve: curve}, nil
 }
@@ -140,11 +140,11 @@ func parsePEMKey(b []byte) (*signingKey, error) {
 	}
 	switch {
 	case sawPublic:
-		return nil, fmt.Errorf("%w: the PEM file holds a public key or certificate; signing needs the private key", ErrNoPrivateKey)
+		return nil, fmt.Errorf("%w: the PEM file holds a public key or certificate; signing needs the private key", errNoPrivateKey)
 	case sawBlock:
-		return nil, fmt.Errorf("%w: no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block in the PEM file", ErrNoPrivateKey)
+		return nil, fmt.Errorf("%w: no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block in the PEM file", errNoPrivateKey)
 	}
-	return nil, fmt.Errorf("%w: neither PEM nor JSON (want a PEM private key, a JWK or a JWK Set)", ErrNoPrivateKey)
+	return nil, fmt.Errorf("%w: neither PEM nor JSON (want a PEM private key, a JWK or a JWK Set)", errNoPrivateKey)
 }
 
 // parseJWKFile parses one JWK or a JWK Set with jwkset and picks the key to
@@ -160,7 +160,7 @@ func parseJWKFile(b []byte, kid string) (*signingKey, error) {
 			return nil, fmt.Errorf(`decode JWK Set: "keys" is not an array of JWKs: %w`, err)
 		}
 		if len(raws) == 0 {
-			return nil, fmt.Errorf("%w: the JWK Set is empty", ErrNoPrivateKey)
+			return nil, fmt.Errorf("%w: the JWK Set is empty", errNoPrivateKey)
 		}
 	}
 	jwks := make([]jwkset.JWK, 0, len(raws))
@@ -183,12 +183,12 @@ func parseJWKFile(b []byte, kid string) (*signingKey, error) {
 	k, err := newSigningKey(chosen.Key())
 	if err != nil {
 		if !isPrivate(chosen) {
-			return nil, fmt.Errorf("%w: JWK %q has only public members; signing needs the private ones (d)", ErrNoPrivateKey, m.KID)
+			return nil, fmt.Errorf("%w: JWK %q has only public members; signing needs the private ones (d)", errNoPrivateKey, m.KID)
 		}
 		return nil, fmt.Errorf("JWK %q: %w", m.KID, err)
 	}
 	if secret, ok := k.key.([]byte); ok && len(secret) < minHMACSecretBytes {
-		return nil, fmt.Errorf("JWK %q: %w: %d bytes, at least %d are required", m.KID, ErrSecretTooShort, len(secret), minHMACSecretBytes)
+		return nil, fmt.Errorf("JWK %q: %w: %d bytes, at least %d are required", m.KID, errSecretTooShort, len(secret), minHMACSecretBytes)
 	}
 	if rk, ok := k.key.(*rsa.PrivateKey); ok {
 		// jwkset fills CRT values from dp/dq/qi but not the rest of
@@ -227,7 +227,7 @@ func chooseJWK(jwks []jwkset.JWK, kid string) (jwkset.JWK, error) {
 	case 1:
 		return private[0], nil
 	case 0:
-		return jwkset.JWK{}, fmt.Errorf("%w: the JWK Set has only public keys; signing needs private members (d)", ErrNoPrivateKey)
+		return jwkset.JWK{}, fmt.Errorf("%w: the JWK Set has only public keys; signing needs private members (d)", errNoPrivateKey)
 	}
 	return jwkset.JWK{}, fmt.Errorf("the JWK Set holds %d private keys; choose one with --kid (kids: %s)", len(private), strings.Join(kids, ", "))
 }
@@ -280,7 +280,7 @@ func decodeSecret(raw []byte) ([]byte, error) {
 		secret = secret[:n]
 	}
 	if len(secret) < minHMACSecretBytes {
-		return nil, fmt.Errorf("%w: %d bytes, at least %d are required", ErrSecretTooShort, len(secret), minHMACSecretBytes)
+		return nil, fmt.Errorf("%w: %d bytes, at least %d are required", errSecretTooShort, len(secret), minHMACSecretBytes)
 	}
 	return secret, nil
 }

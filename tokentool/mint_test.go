@@ -95,6 +95,9 @@ func TestMintAlgMustFitKey(t *testing.T) {
 		{name: "missing-file", args: []string{"--key", filepath.Join(dir, "nope.pem")}, want: "nope.pem"},
 		{name: "not-a-key", args: []string{"--key", writeFile(t, dir, "junk", []byte("hello"))}, want: "PEM"},
 	}
+	if _, err := loadKeyFile(pubPath, ""); !errors.Is(err, errNoPrivateKey) {
+		t.Errorf("loadKeyFile(public key PEM) error = %v, want errNoPrivateKey", err)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(Mint, tc.args...)
@@ -202,6 +205,12 @@ func TestMintHMACSecrets(t *testing.T) {
 	t.Setenv("TOKENTOOL_TEST_RAW", rawSecret)
 	t.Setenv("TOKENTOOL_TEST_SHORT", "base64:"+base64.StdEncoding.EncodeToString(secret[:31]))
 	t.Setenv("TOKENTOOL_TEST_BADB64", "base64:%%%notbase64%%%")
+	if _, err := decodeSecret([]byte("base64:" + base64.StdEncoding.EncodeToString(secret[:31]))); !errors.Is(err, errSecretTooShort) {
+		t.Errorf("decodeSecret(31 bytes) error = %v, want errSecretTooShort", err)
+	}
+	if got, err := decodeSecret([]byte("base64:" + b64)); err != nil || string(got) != string(secret) {
+		t.Errorf("decodeSecret(base64:…) = %v, want the decoded secret", err)
+	}
 	tests := []struct {
 		name     string
 		args     []string

@@ -434,7 +434,7 @@ func (i *demoIssuer) handler() http.Handler {
 		_, _ = w.Write(raw)
 	})
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
+		demoWriteJSON(w, http.StatusOK, map[string]any{
 			"issuer":                                i.url,
 			"jwks_uri":                              i.url + "/.well-known/jwks.json",
 			"token_endpoint":                        i.url + "/token",
@@ -489,10 +489,10 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 		}
 		rep.Headers[k] = val
 	}
-	writeJSON(w, http.StatusOK, rep)
+	demoWriteJSON(w, http.StatusOK, rep)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func demoWriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
