@@ -29,6 +29,8 @@ import (
 
 	"github.com/jwtgate/jwtgate/audit"
 	"github.com/jwtgate/jwtgate/config"
+	"github.com/jwtgate/jwtgate/jwks"
+	"github.com/jwtgate/jwtgate/metrics"
 )
 
 // Test keys are generated once per test binary: RSA generation is slow.
@@ -199,10 +201,27 @@ type env struct {
 	logs    *syncBuffer
 	client  *http.Client
 	now     func() time.Time
+	// offset moves the gateway's clock forward (nanoseconds); atomic
+	// because the JWKS refresher reads the clock on its own goroutine.
+	offset  atomic.Int64
+	stream  *streamBackend
+	metrics *metrics.Metrics
+	cfgText []byte
+	deps    Deps
+	ctx     context.Context
 }
 
-// cfgTemplate is the base config of the tests; %s are the JWKS and
-// backend URLs. Routes cover every mode and requirement kind.
+// envOptions vary newEnvWith's gateway.
+type envOptions struct {
+	// metrics, when set, is passed in Deps.
+	metrics *metrics.Metrics
+	// keysChanged wires the providers' refresh events to the handler's
+	// cache eviction, as cmd/jwtgate does.
+	keysChanged bool
+}
+
+// cfgTemplate is the base config of the tests; the arguments are the
+// JWKS URL, the echo backend URL, the issuer and the streaming backend URL. Routes cover every mode and requirement kind.
 const cfgTemplate = `
 server: {address: "127.0.0.1:0", trusted_proxies: [10.9.0.0/16]}
 admin: {address: "127.0.0.1:0"}
@@ -264,6 +283,26 @@ routes:
     match: {path_prefix: /dead}
     upstream: {url: "http://127.0.0.1:1"}
     auth: {mode: "off"}
+  - name: svc
+    match: {path_prefix: /svc}
+    upstream: {url: %[2]q, strip_prefix: true}
+    auth: {providers: [main]}
+  - name: based
+    match: {path_prefix: /based}
+    upstream: {url: "%[2]s/base", strip_prefix: true}
+    auth: {mode: "off"}
+  - name: readonly
+    match: {path_prefix: /ro, methods: [GET, HEAD]}
+    upstream: {url: %[2]q}
+    auth: {mode: "off"}
+  - name: slowpub
+    match: {path_prefix: /slowpub}
+    upstream: {url: %[2]q, timeout: 300ms}
+    auth: {mode: "off"}
+  - name: stream
+    match: {path_prefix: /stream}
+    upstream: {url: %[4]q}
+    auth: {providers: [main]}
 audit:
   output: stdout
   claims: [sub, jti, email]
@@ -271,14 +310,23 @@ audit:
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, envOptions{})
+}
+
+// newEnvWith is newEnv with options.
+func newEnvWith(t testing.TB, o envOptions) *env {
+	t.Helper()
 	testKeys(t)
-	if tt, ok := t.(*testing.T); ok {
-		tt.Setenv("JWTGATE_TEST_HMAC", hmacSecret)
+	if st, ok := t.(interface{ Setenv(k, v string) }); ok {
+		st.Setenv("JWTGATE_TEST_HMAC", hmacSecret)
 	}
 	e := &env{t: t, out: &syncBuffer{}, logs: &syncBuffer{}, now: time.Now}
 	e.jwks = newJWKSServer(t, jwkOf("rsa1", &rsaKey.PublicKey, "RS256"), jwkOf("ec1", &ecKey.PublicKey, "ES256"), jwkOf("ed1", edKey.Public(), "EdDSA"))
 	e.backend = newBackend(t)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(cfgTemplate, e.jwks.URL+"/jwks.json", e.backend.URL, testIssuer)), t.TempDir())
+	e.stream = newStreamBackend(t)
+	e.metrics = o.metrics
+	e.cfgText = []byte(fmt.Sprintf(cfgTemplate, e.jwks.URL+"/jwks.json", e.backend.URL, testIssuer, e.stream.URL))
+	cfg, err := config.Parse(e.cfgText, t.TempDir())
 	if err != nil {
 		t.Fatalf("config.Parse: %v", err)
 	}
@@ -287,16 +335,28 @@ func newEnv(t testing.TB) *env {
 		t.Fatalf("audit.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := Build(ctx, cfg, Deps{Logger: zerolog.New(e.logs), Audit: e.writer, Now: func() time.Time { return e.now() }}, nil)
+	e.ctx = ctx
+	e.deps = Deps{Logger: zerolog.New(e.logs), Audit: e.writer, Metrics: o.metrics,
+		Now: func() time.Time { return e.now().Add(time.Duration(e.offset.Load())) }}
+	var hp atomic.Pointer[Handler]
+	if o.keysChanged {
+		e.deps.OnRefresh = func(ev jwks.RefreshEvent) {
+			if h := hp.Load(); h != nil {
+				h.KeysChanged(ev)
+			}
+		}
+	}
+	g, err := Build(ctx, cfg, e.deps, nil)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
 	e.handler = NewHandler(g)
+	hp.Store(e.handler)
 	e.gw = httptest.NewServer(e.handler)
 	e.client = e.gw.Client()
 	t.Cleanup(func() {
 		e.gw.Close()
-		g.Retire(nil)
+		e.handler.Current().Retire(nil)
 		cancel()
 		_ = e.writer.Close()
 	})
@@ -416,4 +476,133 @@ func (e *env) rawGet(path string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// streamBackend is a second upstream for streaming answers: /stream/sse
+// sends one server-sent event, flushes, waits, then sends another;
+// /stream/ws accepts a WebSocket-style upgrade and echoes lines over the
+// hijacked connection.
+type streamBackend struct {
+	*httptest.Server
+	hits atomic.Int64
+	// secondWritten is set just before the second event is written.
+	secondWritten atomic.Bool
+	// release lets the second event go early (the test read the first).
+	release     chan struct{}
+	releaseOnce sync.Once
+}
+
+func newStreamBackend(t testing.TB) *streamBackend {
+	s := &streamBackend{release: make(chan struct{})}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		switch r.URL.Path {
+		case "/stream/sse":
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			_, _ = io.WriteString(w, "data: one\n\n")
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-s.release:
+			case <-time.After(300 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+			s.secondWritten.Store(true)
+			_, _ = io.WriteString(w, "data: two\n\n")
+		case "/stream/ws":
+			if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+				http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+				return
+			}
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello\n")
+			_ = brw.Flush()
+			for {
+				line, err := brw.ReadString('\n')
+				if err != nil {
+					return
+				}
+				_, _ = brw.WriteString("echo:" + line)
+				_ = brw.Flush()
+			}
+		default:
+			_, _ = io.WriteString(w, "stream ok")
+		}
+	}))
+	t.Cleanup(func() {
+		s.releaseOnce.Do(func() { close(s.release) })
+		s.Close()
+	})
+	return s
+}
+
+// advance moves the gateway's clock forward by d.
+func (e *env) advance(d time.Duration) { e.offset.Add(int64(d)) }
+
+// serveFrom runs req through the handler directly, as if it came from
+// remote (an "ip:port" RemoteAddr), and returns the recorded answer. It is
+// how tests play a trusted proxy without a 10.9.0.0/16 interface.
+func (e *env) serveFrom(remote string, req *http.Request) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req.RemoteAddr = remote
+	w := httptest.NewRecorder()
+	e.handler.ServeHTTP(w, req)
+	return w
+}
+
+// sendRaw writes payload to the gateway over one TCP connection, half-
+// closes it, and returns everything the gateway answered.
+func (e *env) sendRaw(addr, payload string) string {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		e.t.Fatalf("dial: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, payload); err != nil {
+		e.t.Fatalf("write: %v", err)
+	}
+	_ = conn.(*net.TCPConn).CloseWrite()
+	out, _ := io.ReadAll(conn)
+	return string(out)
+}
+
+// requestRecords returns only the request records.
+func (e *env) requestRecords() []map[string]any {
+	e.t.Helper()
+	var out []map[string]any
+	for _, r := range e.records() {
+		if r["event"] == "request" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// counter reads a counter's value from the metrics registry (0 when the
+// series does not exist yet).
+func counter(t testing.TB, m *metrics.Metrics, name string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		sum := 0.0
+		for _, mm := range mf.GetMetric() {
+			sum += mm.GetCounter().GetValue()
+		}
+		return sum
+	}
+	return 0
 }
