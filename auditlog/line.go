@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,6 +71,34 @@ func parseRecord(line []byte) (*record, error) {
 		return nil, fmt.Errorf("%w: data after the object", errNotObject)
 	}
 	return r, nil
+}
+
+// maxRecoverTries bounds recoverRecord's attempts, so a hostile line full of
+// `{"` cannot make it quadratic.
+const maxRecoverTries = 16
+
+// recoverRecord handles a line that is not one JSON object but ends with
+// one: what a writer that died mid-record leaves (a record cut short, no
+// newline) followed by the next record appended after a restart. It returns
+// the offset where the trailing record starts and that record; ok is false
+// when the line holds no such record.
+func recoverRecord(line []byte) (start int, r *record, ok bool) {
+	off := 1
+	for range maxRecoverTries {
+		if off >= len(line) {
+			return 0, nil, false
+		}
+		i := bytes.Index(line[off:], []byte(`{"`))
+		if i < 0 {
+			return 0, nil, false
+		}
+		start = off + i
+		if r, err := parseRecord(line[start:]); err == nil {
+			return start, r, true
+		}
+		off = start + 1
+	}
+	return 0, nil, false
 }
 
 // has reports whether the record carries member k.
@@ -229,12 +258,16 @@ func (s *splitter) emit(fn lineFunc) error {
 }
 
 // forEachLine calls fn for every line of r, the last one even when it lacks
-// its newline (last is then true for that call).
-func forEachLine(r io.Reader, fn func(line []byte, size int, tooLong, unterminated bool) error) error {
+// its newline (unterminated is then true for that call). It stops with
+// ctx's error when ctx is done, so Ctrl-C interrupts a long read.
+func forEachLine(ctx context.Context, r io.Reader, fn func(line []byte, size int, tooLong, unterminated bool) error) error {
 	s := splitter{max: maxLineBytes}
 	buf := make([]byte, 64<<10)
 	cb := func(line []byte, size int, tooLong bool) error { return fn(line, size, tooLong, false) }
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n, err := r.Read(buf)
 		if n > 0 {
 			if ferr := s.feed(buf[:n], cb); ferr != nil {

@@ -200,7 +200,7 @@ func writeText(w io.Writer, s *Summary) error {
 	l := s.Lifecycle
 	p("  startups\t%d\n  shutdowns\t%d\n", l.Startups, l.Shutdowns)
 	p("  config reloads\t%d ok, %d failed\n", l.ReloadsOK, l.ReloadsFailed)
-	p("  jwks refreshes\t%d ok, %d failed\n", l.JWKSRefreshesOK, l.JWKSRefreshFailed)
+	p("  jwks refreshes\t%d ok, %d failed\n", l.JWKSRefreshesOK, l.JWKSRefreshesFailed)
 	p("  audit rotations\t%d\n", l.Rotations)
 	if l.Dropped > 0 {
 		p("  AUDIT RECORDS DROPPED\t%d audit_dropped record(s): the trail has gaps\n", l.Dropped)

@@ -24,7 +24,6 @@ external assets).`
 // be written, 2 for bad usage. A broken chain is shown in the report and
 // also makes the exit code 1, so scripts notice it.
 func ReportCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	_ = ctx // the report is bounded by the files; nothing to cancel
 	fs := newFlagSet("audit report", reportUsage, stderr)
 	var since, until whenFlag
 	fs.Var(&since, "since", "only records at or after this `time`: a duration ago (24h, 7d) or RFC 3339 (default: all)")
@@ -46,13 +45,17 @@ func ReportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitUsage
 	}
 	now := time.Now()
-	s, err := Summarize(files, since.at(now), until.at(now))
+	s, err := summarize(ctx, files, since.at(now), until.at(now))
 	if err != nil {
 		fmt.Fprintf(stderr, "jwtgate audit report: %v\n", err)
 		return exitFailure
 	}
 	if *keyFile != "" {
-		s.Chain = checkChain(*keyFile, files)
+		s.Chain = checkChain(ctx, *keyFile, files)
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "jwtgate audit report: interrupted")
+		return exitFailure
 	}
 	var buf bytes.Buffer
 	if *format == "html" {
@@ -83,12 +86,12 @@ func ReportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 // checkChain verifies the files' chain with the key in keyFile.
-func checkChain(keyFile string, files []string) ChainStatus {
+func checkChain(ctx context.Context, keyFile string, files []string) ChainStatus {
 	key, err := readKeyFile(keyFile)
 	if err != nil {
 		return ChainStatus{State: ChainError, Detail: err.Error()}
 	}
-	res, err := Verify(key, files)
+	res, err := verify(ctx, key, files)
 	if err != nil {
 		return ChainStatus{State: ChainError, Detail: err.Error(), Records: res.Records}
 	}

@@ -87,7 +87,7 @@ func TestSummarizeLifecycleAndVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Lifecycle{Startups: 1, Shutdowns: 1, ReloadsOK: 1, ReloadsFailed: 1, JWKSRefreshesOK: 1, JWKSRefreshFailed: 1, Rotations: 1, Dropped: 1}
+	want := Lifecycle{Startups: 1, Shutdowns: 1, ReloadsOK: 1, ReloadsFailed: 1, JWKSRefreshesOK: 1, JWKSRefreshesFailed: 1, Rotations: 1, Dropped: 1}
 	if s.Lifecycle != want {
 		t.Errorf("Lifecycle = %+v, want %+v", s.Lifecycle, want)
 	}
@@ -362,5 +362,28 @@ func TestReportUsage(t *testing.T) {
 				t.Errorf("report %q = %d, want %d (stderr %s)", tc.args, code, tc.want, errs)
 			}
 		})
+	}
+}
+
+// TestVerifyAndReportStopOnCancel pins that Ctrl-C (ctx cancelled) stops a
+// verify or report over large files with exit 1 instead of running on: the
+// lead's signal handling replaces the default kill on SIGINT.
+func TestVerifyAndReportStopOnCancel(t *testing.T) {
+	key := newKey(t)
+	_, files := threeFiles(t, key)
+	keyFile := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	if code := VerifyCommand(ctx, append([]string{"--key-file", keyFile}, files...), &out, &errb); code != 1 || !strings.Contains(errb.String(), "context canceled") {
+		t.Errorf("VerifyCommand(cancelled) = %d, stderr %q; want 1 and context canceled", code, errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := ReportCommand(ctx, files, &out, &errb); code != 1 || out.Len() != 0 {
+		t.Errorf("ReportCommand(cancelled) = %d, stdout %d bytes; want 1 and no report", code, out.Len())
 	}
 }

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -25,15 +26,15 @@ const (
 
 // Chain states reported in Summary.Chain.State.
 const (
-	// ChainNotChecked: the records carry a chain but no key was given.
+	// ChainNotChecked means the records carry a chain but no key was given.
 	ChainNotChecked = "not checked"
-	// ChainNone: no record carries a chain member.
+	// ChainNone means no record carries a chain member.
 	ChainNone = "no chain"
-	// ChainVerified: Verify found the chain intact.
+	// ChainVerified means Verify found the chain intact.
 	ChainVerified = "verified"
-	// ChainBroken: Verify found a break (see Chain.Break).
+	// ChainBroken means Verify found a break (see ChainStatus.Break).
 	ChainBroken = "broken"
-	// ChainError: Verify could not run (see Chain.Detail).
+	// ChainError means Verify could not run (see ChainStatus.Detail).
 	ChainError = "error"
 )
 
@@ -127,10 +128,10 @@ type KeyUse struct {
 // as failed when its result member says so (failed, error, rejected, …), or
 // it carries an error member or an error/warn level.
 type Lifecycle struct {
-	Startups, Shutdowns                int
-	ReloadsOK, ReloadsFailed           int
-	JWKSRefreshesOK, JWKSRefreshFailed int
-	Rotations                          int
+	Startups, Shutdowns                  int
+	ReloadsOK, ReloadsFailed             int
+	JWKSRefreshesOK, JWKSRefreshesFailed int
+	Rotations                            int
 	// Dropped counts audit_dropped records (the writer lost records under
 	// on_write_error: drop).
 	Dropped int
@@ -167,9 +168,9 @@ type Suspicious struct {
 	RepeatDenied []Count
 }
 
-// Burst is one episode of rapid denials from one client address: a run of
-// denials in which every denial lies within BurstWindow of BurstDenials-1
-// others.
+// Burst is one episode of rapid denials from one client address: the
+// denials spanned by overlapping BurstWindow windows that each hold at least
+// BurstDenials of them.
 type Burst struct {
 	ClientIP   string
 	Start, End time.Time
@@ -216,6 +217,11 @@ type denial struct {
 // that are not JSON objects are counted, not fatal. The error is for files
 // that cannot be read.
 func Summarize(files []string, since, until time.Time) (*Summary, error) {
+	return summarize(context.Background(), files, since, until)
+}
+
+// summarize is Summarize, interruptible through ctx.
+func summarize(ctx context.Context, files []string, since, until time.Time) (*Summary, error) {
 	z := &summarizer{
 		s: &Summary{
 			Files: slices.Clone(files), Since: since, Until: until,
@@ -228,7 +234,7 @@ func Summarize(files []string, since, until time.Time) (*Summary, error) {
 		tokenSubs: map[string]map[string]bool{}, tokenN: map[string]int{},
 	}
 	for _, name := range files {
-		if err := z.file(name); err != nil {
+		if err := z.file(ctx, name); err != nil {
 			return nil, err
 		}
 	}
@@ -236,13 +242,13 @@ func Summarize(files []string, since, until time.Time) (*Summary, error) {
 	return z.s, nil
 }
 
-func (z *summarizer) file(name string) error {
+func (z *summarizer) file(ctx context.Context, name string) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	defer f.Close()
-	err = forEachLine(f, func(line []byte, _ int, tooLong, _ bool) error {
+	err = forEachLine(ctx, f, func(line []byte, _ int, tooLong, _ bool) error {
 		if tooLong {
 			z.s.Unparseable++
 			return nil
@@ -250,7 +256,12 @@ func (z *summarizer) file(name string) error {
 		rec, err := parseRecord(line)
 		if err != nil {
 			z.s.Unparseable++
-			return nil
+			// A record cut short, then a whole one appended after it.
+			_, r, ok := recoverRecord(line)
+			if !ok {
+				return nil
+			}
+			rec = r
 		}
 		z.add(rec)
 		return nil
@@ -328,7 +339,7 @@ func (z *summarizer) add(r *record) {
 		}
 	case "jwks_refresh":
 		if isFailure(r) {
-			s.Lifecycle.JWKSRefreshFailed++
+			s.Lifecycle.JWKSRefreshesFailed++
 		} else {
 			s.Lifecycle.JWKSRefreshesOK++
 		}

@@ -55,6 +55,7 @@ type tailOptions struct {
 
 // tailer prints the lines of one file as they are read.
 type tailer struct {
+	ctx    context.Context
 	opts   tailOptions
 	name   string
 	out    *bufio.Writer
@@ -77,6 +78,7 @@ func runTail(ctx context.Context, name string, opts tailOptions, stdout, stderr 
 		opts.poll = DefaultPollInterval
 	}
 	t := &tailer{
+		ctx:        ctx,
 		opts:       opts,
 		name:       name,
 		out:        bufio.NewWriter(stdout),
@@ -195,7 +197,7 @@ func (t *tailer) drain() error {
 	if t.f == nil {
 		return nil
 	}
-	for {
+	for t.ctx.Err() == nil {
 		n, err := t.f.Read(t.buf)
 		if n > 0 {
 			t.off += int64(n)
@@ -210,23 +212,28 @@ func (t *tailer) drain() error {
 			return fmt.Errorf("tail: read %s: %w", t.name, err)
 		}
 	}
+	return nil // interrupted: exit quietly, as tail does on Ctrl-C
 }
 
-// line handles one complete line: filter, format, print (or collect).
+// line handles one complete line: filter, format, print (or collect). A
+// line holding a record cut short followed by a whole one (a writer that
+// died mid-record, then restarted) shows as an unparseable part and the
+// record.
 func (t *tailer) line(line []byte, size int, tooLong bool) error {
 	t.lineNo++
-	var rec *record
-	err := errNotObject
-	if !tooLong {
-		rec, err = parseRecord(line)
+	if tooLong {
+		t.unparseable(size)
+		return nil
 	}
+	rec, err := parseRecord(line)
 	if err != nil {
-		if t.opts.json {
-			fmt.Fprintf(t.stderr, "jwtgate audit tail: %s:%d: skipped unparseable line (%d bytes)\n", t.name, t.lineNo, size)
+		start, r, ok := recoverRecord(line)
+		if !ok {
+			t.unparseable(size)
 			return nil
 		}
-		t.emit(t.opts.human.unparseable(size))
-		return nil
+		t.unparseable(start)
+		rec, line = r, line[start:]
 	}
 	if !t.opts.filter.match(rec) {
 		return nil
@@ -237,6 +244,16 @@ func (t *tailer) line(line []byte, size int, tooLong bool) error {
 	}
 	t.emit(t.opts.human.format(rec))
 	return nil
+}
+
+// unparseable reports size bytes that are not a record: a marker line in
+// the human view, a note on stderr with --json (stdout keeps only records).
+func (t *tailer) unparseable(size int) {
+	if t.opts.json {
+		fmt.Fprintf(t.stderr, "jwtgate audit tail: %s:%d: skipped unparseable line (%d bytes)\n", t.name, t.lineNo, size)
+		return
+	}
+	t.emit(t.opts.human.unparseable(size))
 }
 
 // emit prints one output line, or keeps it among the last N while the

@@ -367,3 +367,28 @@ func TestParseWhen(t *testing.T) {
 
 // jsonValid reports whether s is one JSON value (used by the fuzz target).
 func jsonValid(s []byte) bool { return json.Valid(s) }
+
+// TestTailRecoversRecordAfterCutLine pins the crash case: a writer died
+// mid-record (no newline) and after a restart appended the next record to
+// the same line. tail shows the cut part as unparseable and still shows the
+// record; report counts both.
+func TestTailRecoversRecordAfterCutLine(t *testing.T) {
+	recs := syntheticAudit(t, time.Now())
+	p := filepath.Join(t.TempDir(), "a.log")
+	cut := recs[0][:25]
+	if err := os.WriteFile(p, []byte(cut+recs[2]+"\n"+recs[3]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCmd(tailCmd, p)
+	if code != 0 || !strings.HasPrefix(out, "?? unparseable line (25 bytes)\n") || strings.Count(out, "token_expired") != 1 || strings.Count(out, "\n") != 3 {
+		t.Errorf("tail = %d\n%s\nwant the cut part, then the deny and allow records", code, out)
+	}
+	code, out, errs := runCmd(tailCmd, "--json", "--decision", "deny", p)
+	if code != 0 || out != recs[2]+"\n" || !strings.Contains(errs, "(25 bytes)") {
+		t.Errorf("tail --json = %d %q (stderr %q), want the deny record's raw bytes", code, out, errs)
+	}
+	s, err := Summarize([]string{p}, time.Time{}, time.Time{})
+	if err != nil || s.Unparseable != 1 || s.Requests != 2 || s.ByDecision["deny"] != 1 {
+		t.Errorf("Summarize() = %+v, %v; want 1 unparseable and 2 requests", s, err)
+	}
+}

@@ -73,13 +73,18 @@ type chainState struct {
 // Result.Broken. The returned error is only for problems that prevent the
 // check: a short key (ErrKeyTooShort) or a file that cannot be read.
 func Verify(key []byte, files []string) (Result, error) {
+	return verify(context.Background(), key, files)
+}
+
+// verify is Verify, interruptible through ctx.
+func verify(ctx context.Context, key []byte, files []string) (Result, error) {
 	var res Result
 	if len(key) < MinKeyBytes {
 		return res, fmt.Errorf("verify: %d-byte key: %w", len(key), ErrKeyTooShort)
 	}
 	st := &chainState{key: key}
 	for i, name := range files {
-		brk, err := st.verifyFile(name, i == 0)
+		brk, err := st.verifyFile(ctx, name, i == 0)
 		res.Files++
 		res.Records = st.records
 		res.LastChain = st.prev
@@ -95,7 +100,7 @@ func Verify(key []byte, files []string) (Result, error) {
 	return res, nil
 }
 
-func (st *chainState) verifyFile(name string, firstFile bool) (*Break, error) {
+func (st *chainState) verifyFile(ctx context.Context, name string, firstFile bool) (*Break, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
@@ -104,7 +109,7 @@ func (st *chainState) verifyFile(name string, firstFile bool) (*Break, error) {
 	var brk *Break
 	lineNo := 0
 	errStop := errors.New("stop")
-	err = forEachLine(f, func(line []byte, size int, tooLong, _ bool) error {
+	err = forEachLine(ctx, f, func(line []byte, size int, tooLong, _ bool) error {
 		lineNo++
 		reason := st.check(line, tooLong, lineNo == 1, firstFile)
 		if reason != "" {
@@ -161,7 +166,7 @@ func (st *chainState) check(line []byte, tooLong, firstInFile, firstFile bool) s
 		case hasPrevField && isChainHex(prevField) && st.mac(prevField, body) == got:
 			st.contFrom = prevField
 		default:
-			return "chain mismatch (record edited, or the file does not start a chain: give the earlier files too)"
+			return "chain mismatch (wrong key, record edited, or the file does not start a chain: give the earlier files too)"
 		}
 	case st.mac(st.prev, body) == got:
 		// Continues the previous record, possibly across a file boundary.
@@ -285,7 +290,6 @@ broken record as FILE:LINE: what, and exits 1 if the chain is broken.`
 // the chain is intact, 1 when it is broken or cannot be checked, 2 for bad
 // usage.
 func VerifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	_ = ctx // verification is bounded by the files; nothing to cancel
 	fs := newFlagSet("audit verify", verifyUsage, stderr)
 	keyFile := fs.String("key-file", "", "`file` holding the chain key's raw bytes (at least 32)")
 	files, err := parseArgs(fs, args)
@@ -302,7 +306,7 @@ func VerifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "jwtgate audit verify: %v\n", err)
 		return exitFailure
 	}
-	res, err := Verify(key, files)
+	res, err := verify(ctx, key, files)
 	if err != nil {
 		fmt.Fprintf(stderr, "jwtgate audit verify: %v\n", err)
 		return exitFailure

@@ -97,12 +97,12 @@ func versionOf(data []byte) string {
 // types: exactly one non-empty document, a mapping at the top, no unknown
 // or duplicate keys, every value of the right type.
 func decodeTree(data []byte) (map[string]position, []FieldError) {
-	c := newChecker()
+	c := newChecker(len(data))
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return c.pos, []FieldError{{Msg: "the file is empty; a config needs at least one route (see gateway.example.yaml)"}}
+			return c.pos, []FieldError{{Msg: "the file is empty; start from gateway.example.yaml"}}
 		}
 		return c.pos, yamlErrorProblems(err)
 	}
@@ -123,7 +123,7 @@ func decodeTree(data []byte) (map[string]position, []FieldError) {
 		root = root.Content[0]
 	}
 	if root.Kind == yaml.DocumentNode || (root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null") {
-		return c.pos, []FieldError{{Msg: "the document is empty; a config needs at least one route (see gateway.example.yaml)"}}
+		return c.pos, []FieldError{{Msg: "the document is empty; start from gateway.example.yaml"}}
 	}
 	if root.Kind == yaml.AliasNode && root.Alias != nil {
 		root = root.Alias

@@ -214,6 +214,12 @@ var errTooLarge = errors.New("file too large")
 // readKeyFile reads a small regular file. Devices, FIFOs and directories
 // are refused so a typo cannot make loading block or read without end.
 func readKeyFile(name string) ([]byte, error) {
+	// Stat before opening: opening a FIFO for reading would block.
+	if st, err := os.Stat(name); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, errNotRegular
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err

@@ -12,10 +12,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// maxNodeVisits bounds the YAML tree walk. Aliases are followed, so a small
-// file of nested aliases ("billion laughs") could otherwise expand to an
-// enormous tree; no real gateway config comes near this.
-const maxNodeVisits = 100_000
+// maxNodeVisits bounds the YAML tree walk of a small file. Aliases are
+// followed, so a small file of nested aliases ("billion laughs") could
+// otherwise expand to an enormous tree. Larger files (10,000 routes) get a
+// budget proportional to their size: visitsPerByte nodes per byte, which a
+// file without aliases never reaches.
+const (
+	maxNodeVisits = 100_000
+	visitsPerByte = 4
+)
 
 // position is where a YAML path starts in the file (1-based).
 type position struct{ line, col int }
@@ -29,12 +34,15 @@ type checker struct {
 	// sort problems into document order.
 	pos     map[string]position
 	visits  int
+	limit   int
 	tooDeep bool
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
 
-func newChecker() *checker { return &checker{pos: map[string]position{}} }
+func newChecker(size int) *checker {
+	return &checker{pos: map[string]position{}, limit: max(maxNodeVisits, visitsPerByte*size)}
+}
 
 func (c *checker) errorf(path, format string, args ...any) {
 	c.problems = append(c.problems, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -49,10 +57,10 @@ func (c *checker) mark(path string, n *yaml.Node) {
 // walk checks node n against Go type t at YAML path path.
 func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
 	c.visits++
-	if c.visits > maxNodeVisits {
+	if c.visits > c.limit {
 		if !c.tooDeep {
 			c.tooDeep = true
-			c.errorf(path, "the document expands to too many nodes (more than %d, through aliases); write the config without deeply nested aliases", maxNodeVisits)
+			c.errorf(path, "the document expands to too many nodes (more than %d, through aliases); write the config without deeply nested aliases", c.limit)
 		}
 		return
 	}
@@ -82,7 +90,7 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, item := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
+			p := path + "[" + strconv.Itoa(i) + "]"
 			c.mark(p, item)
 			c.walk(item, t.Elem(), p)
 		}
@@ -154,7 +162,7 @@ func (c *checker) walkStruct(n *yaml.Node, t reflect.Type, path string, seen map
 // mappings, each checked against t.
 func (c *checker) walkMerge(v *yaml.Node, t reflect.Type, path string) {
 	c.visits++
-	if c.visits > maxNodeVisits {
+	if c.visits > c.limit {
 		c.walk(v, t, path) // reports the limit once
 		return
 	}

@@ -109,7 +109,9 @@ type jwksServer struct {
 func newJWKSServer(t *testing.T, useTLS bool) *jwksServer {
 	t.Helper()
 	s := &jwksServer{stop: make(chan struct{})}
-	s.jwks = func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no set yet", http.StatusServiceUnavailable) }
+	s.jwks = func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no set yet", http.StatusServiceUnavailable)
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		jh, dh := s.jwks, s.discovery

@@ -33,7 +33,9 @@ const (
 
 // Refresh results, as reported in RefreshEvent.Result.
 const (
-	ResultOK    = "ok"
+	// ResultOK is a successful load; the keys were replaced.
+	ResultOK = "ok"
+	// ResultError is a failed fetch; the last good keys stay.
 	ResultError = "error"
 )
 
@@ -43,15 +45,15 @@ const maxRetryBackoff = 30 * time.Second
 
 // Options are the runtime dependencies of a Provider. The zero value works.
 type Options struct {
-	// Logger receives operational logs; sub-loggers add component=jwks and
-	// provider=<name>. The zero value discards nothing: pass zerolog.Nop()
-	// to silence it.
+	// Logger receives operational logs, with component=jwks and
+	// provider=<name> added. The zero value logs nothing.
 	Logger zerolog.Logger
 	// OnRefresh is called after every fetch attempt (initial, periodic,
 	// unknown_kid) and once for static keys or a jwks_file, success or
-	// failure. It runs on the refreshing goroutine, and requests waiting for
-	// an unknown-kid refresh wait for it too, so it must be quick (update
-	// metrics, write an audit record). May be nil.
+	// failure; the first call happens inside New. Calls never overlap. It
+	// runs on the refreshing goroutine, and requests waiting for an
+	// unknown-kid refresh wait for it too (up to fetch_timeout), so it must
+	// be quick (update metrics, write an audit record). May be nil.
 	OnRefresh func(RefreshEvent)
 	// Client overrides the HTTP client (tests). Its redirect policy is
 	// replaced by jwtgate's and its Timeout is capped at fetch_timeout.
@@ -129,6 +131,8 @@ type Provider struct {
 	maxStale        time.Duration
 	unknownKIDEvery time.Duration
 
+	algs algSet // the provider's algorithms allow-list; 0 = no extra limit
+
 	fetch     *fetcher
 	limiter   *rate.Limiter
 	now       func() time.Time
@@ -183,6 +187,10 @@ type staticKey struct {
 // provider starts without keys (Resolve answers ErrKeysUnavailable, Ready
 // is false), reports the failure through Options.OnRefresh, and retries with
 // a backoff no slower than min(refresh_interval, 30s) until it has keys.
+//
+// OnRefresh sees the first event before New returns. Every provider keeps
+// one goroutine until ctx is cancelled or Close is called, so cancel ctx
+// when a reload retires the provider.
 func New(ctx context.Context, cp *config.Provider, opts Options) (*Provider, error) {
 	if cp == nil {
 		return nil, errors.New("jwks: nil provider config")
@@ -225,6 +233,9 @@ func newProvider(ctx context.Context, cp *config.Provider, keys []staticKey, opt
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	for _, a := range cp.Algorithms {
+		p.algs |= algBit(a)
 	}
 	p.snap.Store(&snapshot{})
 
@@ -292,9 +303,10 @@ func (p *Provider) Name() string { return p.name }
 // never longer than fetch_timeout. A rate-limited caller fails at once.
 // Without a kid, the provider's only key is used, or ErrNoKID.
 //
-// The key must fit alg: the JWK's own alg (if any) must equal it, and its
-// type, curve and size must suit the algorithm family. HS* only ever
-// resolves to a static secret.
+// The key must fit alg: alg must be in the provider's algorithms (when
+// set), the JWK's own alg (if any) must equal it, and the key's type, curve
+// and size must suit the algorithm family. HS* only ever resolves to a
+// static secret.
 //
 // Errors wrap ErrKeyNotFound, ErrKeysUnavailable, ErrKeyMismatch or
 // ErrNoKID. They never wrap context errors, so a slow JWKS cannot be
@@ -316,6 +328,10 @@ func (p *Provider) Resolve(ctx context.Context, alg, kid string) (key any, info 
 	}
 	return nil, KeyInfo{}, p.lookupError(s, st, kid, rerr)
 }
+
+// KeyfuncCtx returns a jwt.Keyfunc for one request, resolving keys with
+// ctx; it is Keyfunc(ctx, nil).
+func (p *Provider) KeyfuncCtx(ctx context.Context) jwt.Keyfunc { return p.Keyfunc(ctx, nil) }
 
 // Keyfunc returns a jwt.Keyfunc for one request that reads the token's alg
 // and kid headers and calls Resolve with ctx. When used is not nil, the
@@ -375,9 +391,15 @@ func (s *snapshot) find(kid string, now time.Time) (*entry, findResult) {
 	return nil, notFound
 }
 
-// fit checks that e can verify alg and returns it.
+// fit checks that e can verify alg and returns it. The provider's
+// algorithms allow-list is applied again here as a backstop (the proxy
+// checks it first, with its own reason code).
 func (p *Provider) fit(e *entry, alg string) (any, KeyInfo, error) {
-	if b := algBit(alg); b == 0 || e.allowed&b == 0 {
+	b := algBit(alg)
+	if p.algs != 0 && p.algs&b == 0 {
+		return nil, KeyInfo{}, fmt.Errorf("jwks %s: alg %q is not in the provider's algorithms: %w", p.name, oneLine(alg), ErrKeyMismatch)
+	}
+	if b == 0 || e.allowed&b == 0 {
 		return nil, KeyInfo{}, fmt.Errorf("jwks %s: key %q (kty %s, alg %q) cannot verify alg %q: %w",
 			p.name, e.info.KID, e.info.Kty, e.info.Alg, oneLine(alg), ErrKeyMismatch)
 	}

@@ -361,3 +361,63 @@ func TestBadStaticKeysFailNew(t *testing.T) {
 func fileConfig(path string) *config.Provider {
 	return &config.Provider{Name: "file", Issuer: "https://issuer.test/", JWKSFile: path}
 }
+
+// TestAlgorithmsAllowListIsABackstop pins that Resolve refuses an alg the
+// provider's algorithms list leaves out, even when the key would fit it.
+func TestAlgorithmsAllowListIsABackstop(t *testing.T) {
+	srv := newJWKSServer(t, false)
+	srv.serve(set(t, jwk(t, &rsaKey(0).PublicKey, "k1", "", "")))
+	cp := remoteConfig(srv.URLJWKS())
+	cp.Algorithms = []string{"RS256"}
+	p, _ := newTestProvider(t, cp, Options{})
+	if _, _, err := p.Resolve(context.Background(), "RS256", "k1"); err != nil {
+		t.Errorf("Resolve(RS256) error = %v", err)
+	}
+	if _, _, err := p.Resolve(context.Background(), "PS256", "k1"); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("Resolve(PS256) error = %v, want ErrKeyMismatch", err)
+	}
+}
+
+// TestStaticKeysFromLoadedConfig pins the wiring from config.Parse to New:
+// a secret_file HMAC secret and a public_key_file PEM key, resolved by the
+// config package, verify real tokens.
+func TestStaticKeysFromLoadedConfig(t *testing.T) {
+	dir := t.TempDir()
+	secret := make([]byte, 48)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hmac.key"), secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rsa.pem"), pemPublic(t, &rsaKey(0).PublicKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(`
+providers:
+  - name: static
+    issuer: https://issuer.test/
+    audiences: [api]
+    algorithms: [HS256, RS256]
+    keys:
+      - {kid: h1, alg: HS256, secret_file: hmac.key}
+      - {kid: r1, public_key_file: rsa.pem}
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: {url: "http://127.0.0.1:9"}
+`), dir)
+	if err != nil {
+		t.Fatalf("config.Parse() error = %v", err)
+	}
+	p, _ := newTestProvider(t, &cfg.Providers[0], Options{})
+	if _, err := parse(p, sign(t, jwt.SigningMethodHS256, secret, "h1"), "HS256", "RS256"); err != nil {
+		t.Errorf("HS256 token with the secret_file secret: %v", err)
+	}
+	if _, err := parse(p, sign(t, jwt.SigningMethodRS256, rsaKey(0), "r1"), "HS256", "RS256"); err != nil {
+		t.Errorf("RS256 token with the public_key_file key: %v", err)
+	}
+	if _, err := parse(p, sign(t, jwt.SigningMethodHS256, pemPublic(t, &rsaKey(0).PublicKey), "r1"), "HS256", "RS256"); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("HS256 token keyed with the PEM public key: error = %v, want ErrKeyMismatch", err)
+	}
+}

@@ -117,23 +117,37 @@ func extract(r *http.Request, sources []tokenSource) (tok string, from int, ambi
 }
 
 // stripToken removes the token from where it was found on the outbound
-// request.
+// request. Other cookies and query parameters are kept byte for byte, in
+// their order: re-encoding them would change what the backend receives
+// (quoting, parameter order, "+" versus "%20", parameters without "=").
 func stripToken(out *http.Request, s tokenSource) {
 	switch s.kind {
 	case srcHeader:
 		out.Header.Del(s.name)
 	case srcCookie:
-		cookies := out.Cookies()
-		out.Header.Del("Cookie")
-		for _, c := range cookies {
-			if c.Name != s.name {
-				out.AddCookie(c)
+		var kept []string
+		for _, line := range out.Header.Values("Cookie") {
+			for part := range strings.SplitSeq(line, ";") {
+				part = strings.TrimSpace(part)
+				name, _, _ := strings.Cut(part, "=")
+				if part != "" && strings.TrimSpace(name) != s.name {
+					kept = append(kept, part)
+				}
 			}
 		}
+		out.Header.Del("Cookie")
+		if len(kept) > 0 {
+			out.Header.Set("Cookie", strings.Join(kept, "; "))
+		}
 	case srcQuery:
-		q := out.URL.Query()
-		q.Del(s.name)
-		out.URL.RawQuery = q.Encode()
+		var kept []string
+		for part := range strings.SplitSeq(out.URL.RawQuery, "&") {
+			key, _, _ := strings.Cut(part, "=")
+			if k, err := url.QueryUnescape(key); part != "" && (err != nil || k != s.name) {
+				kept = append(kept, part)
+			}
+		}
+		out.URL.RawQuery = strings.Join(kept, "&")
 	}
 }
 

@@ -21,7 +21,7 @@
 //
 // A Table indexes routes by host (exact map, wildcard suffix map, host-less
 // routes) and by path (exact map, and a prefix map probed once per segment
-// boundary of the request path), so Match costs grows with the path depth,
+// boundary of the request path), so the cost of Match grows with the path depth,
 // not with the number of routes. The order of precedence is:
 //
 //  1. the request method: only routes whose methods include it (HEAD counts

@@ -77,11 +77,22 @@ type Path struct {
 }
 
 // CleanPath canonicalises rawPath, the request path as received (escaped
-// form: r.URL.EscapedPath() or the request-URI up to '?'). It returns the
-// path to match and forward, or an error wrapping ErrPathRejected (a
-// *PathError). A trailing slash and the case of the path are preserved.
-// When rawPath is already canonical and plain ASCII, CleanPath returns it
-// unchanged without allocating.
+// form: r.URL.EscapedPath() or the request-URI up to '?'; a '?' or '#'
+// left in it is treated as data and escaped). It returns the path to match
+// and forward, or an error wrapping ErrPathRejected (a *PathError).
+//
+// It decodes every escape except %2F and %5C, resolves "." and ".." (also
+// percent-encoded ones) and merges runs of "/". It rejects: a missing
+// leading "/"; invalid escapes; %2F and %5C unless
+// opts.AllowEncodedSlashes; '\'; ';' unless opts.AllowPathParams; control
+// characters (below 0x20 and 0x7f), raw or encoded; invalid UTF-8
+// (including over-long forms such as %c0%ae); a decoded '%' followed by
+// two hex digits (double encoding, which a backend that decodes twice
+// would turn into "..", "/" or any other byte); and a ".." above the root,
+// which is rejected rather than clamped because only an attacker sends it.
+// A trailing slash and the case of the path are preserved. When rawPath is
+// already canonical and plain ASCII, CleanPath returns it unchanged
+// without allocating.
 func CleanPath(rawPath string, opts Options) (Path, error) {
 	if rawPath == "" || rawPath[0] != '/' {
 		return Path{}, &PathError{Offset: 0, Reason: ReasonNoLeadingSlash}

@@ -97,7 +97,8 @@ type Table struct {
 }
 
 // New indexes routes, which Load has validated (hosts lower-cased, methods
-// upper-cased). Route paths are written like request paths, in escaped
+// upper-cased). Hosts go through NormalizeHost, so a port written in a
+// route's host is ignored. Route paths are written like request paths, in escaped
 // form; each must already be canonical (CleanPath with encoded slashes
 // allowed leaves it as it is, or it is the decoded form). A route that
 // cannot be indexed makes New return an error wrapping ErrInvalidRoute,

@@ -141,6 +141,12 @@ func keygen(req keygenRequest, warn io.Writer) (keygenResult, error) {
 		return keygenResult{}, err
 	}
 
+	if req.kid != "" && !req.force {
+		// Refuse before spending seconds on an RSA key.
+		if err := refuseExisting(req.dir, req.kid); err != nil {
+			return keygenResult{}, err
+		}
+	}
 	priv, err := generateKey(req.alg, req.bits)
 	if err != nil {
 		return keygenResult{}, err
@@ -158,10 +164,8 @@ func keygen(req keygenRequest, warn io.Writer) (keygenResult, error) {
 		jwksPath: jwksPath,
 	}
 	if !req.force {
-		for _, p := range []string{res.keyPath, res.pubPath} {
-			if _, err := os.Lstat(p); err == nil {
-				return keygenResult{}, fmt.Errorf("%s: %w; refusing to overwrite a key (use --force, or another --kid)", p, errExists)
-			}
+		if err := refuseExisting(req.dir, kid); err != nil {
+			return keygenResult{}, err
 		}
 	}
 
@@ -190,6 +194,17 @@ func keygen(req keygenRequest, warn io.Writer) (keygenResult, error) {
 	}
 	res.jwksKeys = len(set.keys)
 	return res, nil
+}
+
+// refuseExisting fails when a key file for kid is already in dir.
+func refuseExisting(dir, kid string) error {
+	for _, name := range []string{kid + ".key.pem", kid + ".pub.pem"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s: %w; refusing to overwrite a key (use --force, or another --kid)", p, errExists)
+		}
+	}
+	return nil
 }
 
 // generateKey makes a fresh key for alg from crypto/rand.

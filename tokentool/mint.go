@@ -146,7 +146,7 @@ func mint(args []string, env mintEnv) int {
 	if err != nil {
 		return c.fail(fmt.Errorf("sign %s: %w", alg.name, err))
 	}
-	if _, hasKID := tok.Header["kid"]; !hasKID && key.kind != kindHMAC {
+	if _, hasKID := tok.Header["kid"]; !hasKID {
 		fmt.Fprintln(env.stderr, "note: the token has no kid header; jwtgate accepts that only from a provider with exactly one key (set --kid)")
 	}
 	fmt.Fprintln(env.stdout, signed)

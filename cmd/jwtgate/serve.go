@@ -302,6 +302,7 @@ func (s *server) shutdown(reason string) {
 	}
 	g.Retire(nil)
 	s.cancel()
+	_ = s.audit.Flush() // so Written counts every record handed in so far
 	s.audit.Shutdown(audit.ShutdownInfo{Reason: reason, Uptime: time.Since(s.started), Records: s.audit.Written(), Dropped: s.audit.Dropped()})
 	if err := s.audit.Close(); err != nil {
 		s.log.Error().Err(err).Msg("audit flush failed")

@@ -30,6 +30,9 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 			for _, p := range ce.Problems {
 				fmt.Fprintln(stdout, p.Error())
 			}
+			for _, w := range ce.Warnings {
+				fmt.Fprintln(stdout, "warning: "+w.Error())
+			}
 			fmt.Fprintf(stdout, "%s: %d problem(s); the config is not valid\n", *path, len(ce.Problems))
 			return 1
 		}
