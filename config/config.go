@@ -102,6 +102,10 @@ type Server struct {
 	AllowEncodedSlashes bool `yaml:"allow_encoded_slashes"`
 	// AllowPathParams lets paths keep ';' parameters (SPEC §3.1). Default false.
 	AllowPathParams bool `yaml:"allow_path_params"`
+	// H2C accepts cleartext HTTP/2 (prior knowledge, as gRPC clients
+	// without TLS speak it) on the public port. Default false: an h2c
+	// upgrade or preface is not accepted unless configured.
+	H2C bool `yaml:"h2c"`
 
 	trusted []netip.Prefix
 }
@@ -239,6 +243,10 @@ type Route struct {
 	Upstream Upstream `yaml:"upstream"`
 	// Auth holds the route's token rules.
 	Auth Auth `yaml:"auth"`
+	// MaxBodyBytes, when > 0, caps the request body: a larger body is
+	// refused with 413 (reason body_too_large) and never fully forwarded.
+	// Zero means no cap.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
 // Match selects requests. Exactly one of Path and PathPrefix is set.

@@ -578,7 +578,7 @@ routes:
 	_, err := Parse([]byte(data), "")
 	ps := problemsOf(t, err)
 	want := []string{
-		"server.bogus_option: unknown field; the keys allowed here are address, allow_encoded_slashes, allow_path_params, idle_timeout, max_header_bytes, read_header_timeout, shutdown_grace, tls, trusted_proxies",
+		"server.bogus_option: unknown field; the keys allowed here are address, allow_encoded_slashes, allow_path_params, h2c, idle_timeout, max_header_bytes, read_header_timeout, shutdown_grace, tls, trusted_proxies",
 		`server.max_header_bytes: cannot use "lots" as an integer`,
 		"routes[0].match.bogus_match: unknown field; the keys allowed here are host, methods, path, path_prefix",
 		`routes[0].upstream.timeout: cannot use 30 as a duration; write a number with a unit, such as "30s" or "15m"`,

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -610,6 +611,9 @@ func (v *validator) upstream(ub string, r *Route) {
 		v.errorf(ub+".url", "%q has no host; write an absolute URL such as http://127.0.0.1:9000", u.URL)
 	}
 	v.notNegative(ub+".timeout", u.Timeout, DefaultUpstreamTimeout)
+	if r.MaxBodyBytes < 0 {
+		v.errorf(strings.TrimSuffix(ub, ".upstream")+".max_body_bytes", "%d is negative; set a byte count, or 0 for no cap", r.MaxBodyBytes)
+	}
 	if u.StripPrefix && r.Match.PathPrefix == "" {
 		v.warnf(ub+".strip_prefix", "has no effect without match.path_prefix; remove it")
 	}
@@ -705,6 +709,8 @@ func (v *validator) scopes(path string, scopes []string) {
 			v.errorf(p, "empty; a scope is a non-empty string such as orders:read")
 		case strings.ContainsAny(s, " \t\r\n"):
 			v.errorf(p, "%q contains whitespace; list each scope separately (the scope claim separates scopes with spaces)", s)
+		case !isScopeToken(s):
+			v.errorf(p, "%q is not an RFC 6749 scope token; use printable ASCII other than space, \" and \\", s)
 		}
 	}
 }
@@ -771,13 +777,28 @@ func (v *validator) valueList(path string, list []any) {
 }
 
 // isScalarValue reports whether a decoded YAML value is a string, number
-// or boolean, the values a claim can be compared with.
+// or boolean, the values a claim can be compared with. NaN and infinities
+// (YAML .nan, .inf) never equal a JSON number, so they are refused.
 func isScalarValue(x any) bool {
-	switch x.(type) {
-	case string, bool, int, int64, uint64, float64:
+	switch f := x.(type) {
+	case string, bool, int, int64, uint64:
 		return true
+	case float64:
+		return !math.IsNaN(f) && !math.IsInf(f, 0)
 	}
 	return false
+}
+
+// isScopeToken reports whether s is an RFC 6749 §3.3 scope-token
+// (%x21 / %x23-5B / %x5D-7E), so it can be named in WWW-Authenticate.
+func isScopeToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == 0x21 || c >= 0x23 && c <= 0x5B || c >= 0x5D && c <= 0x7E) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // claimPathProblem says what is wrong with a claim path, or "". A path is
@@ -789,6 +810,9 @@ func claimPathProblem(p string) string {
 			if p[i] == '~' && (i+1 >= len(p) || (p[i+1] != '0' && p[i+1] != '1')) {
 				return fmt.Sprintf("%q is not a valid JSON Pointer: \"~\" must be followed by 0 or 1 (~0 is \"~\", ~1 is \"/\")", p)
 			}
+		}
+		if p == "/" || strings.Contains(p, "//") || strings.HasSuffix(p, "/") {
+			return fmt.Sprintf("%q has an empty JSON Pointer segment; escape a \"/\" inside a claim name as ~1, e.g. /https:~1~1example.com~1groups", p)
 		}
 		return ""
 	}

@@ -48,6 +48,7 @@ var reasonText = map[audit.Reason]string{
 	audit.ReasonUpstreamTimeout:     "the upstream service did not answer in time",
 	audit.ReasonNoRoute:             "no route matches this request",
 	audit.ReasonClientClosed:        "the client closed the request",
+	ReasonBodyTooLarge:              "the request body is too large",
 }
 
 // deny builds the denial for a reason with its SPEC §4 status and code.
@@ -72,6 +73,8 @@ func deny(reason audit.Reason, err error) *denial {
 		d.Status, d.Code = http.StatusGatewayTimeout, "gateway_timeout"
 	case audit.ReasonClientClosed:
 		d.Status, d.Code = 499, "client_closed"
+	case ReasonBodyTooLarge:
+		d.Status, d.Code = http.StatusRequestEntityTooLarge, "request_too_large"
 	default:
 		d.Status, d.Code = http.StatusUnauthorized, "invalid_token"
 	}
@@ -179,3 +182,7 @@ func scopeParam(scopes []string) string {
 	}
 	return b.String()
 }
+
+// ReasonBodyTooLarge is the audit reason of a body over the route's
+// max_body_bytes (413). SPEC §5 has no code for it; it extends the list.
+const ReasonBodyTooLarge audit.Reason = "body_too_large"

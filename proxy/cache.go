@@ -66,7 +66,8 @@ func (c *tokenCache) put(d *[32]byte, v *verified) {
 	s := c.shard(d)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.m[*d]; ok {
+	if old, ok := s.m[*d]; ok { // replaced: take it out first, so the loop below cannot count it twice
+		delete(s.m, *d)
 		s.bytes -= old.cost()
 	}
 	for k, old := range s.m {

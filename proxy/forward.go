@@ -32,10 +32,10 @@ var sharedBuffers = &bufferPool{p: sync.Pool{New: func() any { v := make([]byte,
 // runs after the hop-by-hop headers, including those a client named in
 // Connection, were removed, so nothing a client sends can strip a header
 // the gateway sets here.
-func (g *Gateway) newReverseProxy(rt *routeRT) *httputil.ReverseProxy {
+func (g *Gateway) newReverseProxy(rt *routeRT, h2c bool) *httputil.ReverseProxy {
 	var tr http.RoundTripper = g.deps.Transport
 	if tr == nil {
-		tr = newTransport(rt.cfg.Upstream.Timeout)
+		tr = newTransport(rt.cfg.Upstream.Timeout, h2c)
 	}
 	return &httputil.ReverseProxy{
 		Rewrite:       g.rewrite,
@@ -44,6 +44,16 @@ func (g *Gateway) newReverseProxy(rt *routeRT) *httputil.ReverseProxy {
 		FlushInterval: 0, // text/event-stream and unknown-length bodies are flushed at once by ReverseProxy
 		ErrorHandler:  g.upstreamError,
 		ErrorLog:      nil,
+		// A 101 answer is written on the hijacked connection, past the
+		// statusWriter; note it so the record says 101, not 200.
+		ModifyResponse: func(res *http.Response) error {
+			if res.StatusCode == http.StatusSwitchingProtocols {
+				if x := exchangeOf(res.Request); x != nil {
+					x.upgraded = true
+				}
+			}
+			return nil
+		},
 	}
 }
 
@@ -51,7 +61,11 @@ func (g *Gateway) newReverseProxy(rt *routeRT) *httputil.ReverseProxy {
 // answer when the upstream failed before a response was written.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) *denial {
 	x.upStart = g.deps.Now()
-	x.rt.proxy.ServeHTTP(w, withExchange(r, x))
+	rp := x.rt.proxy
+	if x.rt.grpcProxy != nil && r.ProtoMajor == 2 && isGRPC(r) {
+		rp = x.rt.grpcProxy
+	}
+	rp.ServeHTTP(w, withExchange(r, x))
 	return x.upErr
 }
 
@@ -134,7 +148,10 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeOf(r)
 	var d *denial
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		d = deny(ReasonBodyTooLarge, err)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		d = deny(audit.ReasonClientClosed, err)
 	case isTimeout(err):

@@ -108,6 +108,10 @@ type routeRT struct {
 	headers       []claimHeader
 	target        *url.URL
 	proxy         *httputil.ReverseProxy
+	// grpcProxy carries gRPC calls to a plain-http upstream over h2c
+	// (HTTP/2 with prior knowledge); nil for https upstreams, where the
+	// main transport negotiates HTTP/2 by ALPN.
+	grpcProxy *httputil.ReverseProxy
 }
 
 type claimHeader struct {
@@ -342,7 +346,10 @@ func (g *Gateway) buildRoute(i int, rc *config.Route) (*routeRT, error) {
 			rt.req = nil
 		}
 	}
-	rt.proxy = g.newReverseProxy(rt)
+	rt.proxy = g.newReverseProxy(rt, false)
+	if rt.target.Scheme == "http" {
+		rt.grpcProxy = g.newReverseProxy(rt, true)
+	}
 	return rt, nil
 }
 
@@ -361,8 +368,10 @@ func normalizeTyp(t string) string {
 
 // newTransport builds the upstream transport of one route: keep-alive
 // pools sized for a busy edge, and the route's response-header timeout.
-func newTransport(timeout time.Duration) *http.Transport {
-	return &http.Transport{
+// With h2c it speaks only HTTP/2 with prior knowledge over cleartext (gRPC
+// to a plain-http upstream).
+func newTransport(timeout time.Duration, h2c bool) *http.Transport {
+	t := &http.Transport{
 		Proxy: nil, // never route upstream traffic through an environment proxy
 		DialContext: (&net.Dialer{
 			Timeout:   5 * time.Second,
@@ -377,4 +386,9 @@ func newTransport(timeout time.Duration) *http.Transport {
 		ResponseHeaderTimeout: timeout,
 		DisableCompression:    true, // pass encodings through as the client asked
 	}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return t
 }

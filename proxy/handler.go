@@ -69,6 +69,9 @@ type exchange struct {
 	upErr   *denial
 	body    *countingBody
 	spoofed bool
+	// upgraded: the upstream answered 101 and the connection was handed
+	// over (WebSocket); nothing passed through the statusWriter.
+	upgraded bool
 }
 
 type ctxKey struct{}
@@ -121,7 +124,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		rec.Status = sw.status
-		if rec.Status == 0 {
+		if rec.Status == 0 && x.upgraded {
+			rec.Status = http.StatusSwitchingProtocols
+		} else if rec.Status == 0 {
 			rec.Status = http.StatusOK
 		}
 	}
@@ -172,6 +177,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, x *exchange) *de
 	x.forward = res.Forward
 	rec.Route = rt.name
 	rec.Upstream = rt.cfg.Upstream.URL
+	if max := rt.cfg.MaxBodyBytes; max > 0 {
+		if r.ContentLength > max {
+			return deny(ReasonBodyTooLarge, nil)
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+	}
 
 	if rt.mode == config.ModeOff {
 		rec.Decision = audit.DecisionPublic

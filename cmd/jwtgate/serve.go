@@ -191,6 +191,13 @@ func (s *server) listen(cfg *config.Config) error {
 		MaxHeaderBytes:    sc.MaxHeaderBytes,
 		ErrorLog:          log.New(s.log.With().Str("component", "http").Logger(), "", 0),
 	}
+	if sc.H2C {
+		// Cleartext HTTP/2 with prior knowledge (gRPC without TLS), only
+		// when configured; HTTP/1.1 stays available.
+		s.public.Protocols = new(http.Protocols)
+		s.public.Protocols.SetHTTP1(true)
+		s.public.Protocols.SetUnencryptedHTTP2(true)
+	}
 	if sc.TLS != nil {
 		if err := s.loadCert(sc.TLS); err != nil {
 			return err
