@@ -295,15 +295,15 @@ type StartupInfo struct {
 
 // RouteInfo is one route in the startup inventory. Empty fields are omitted.
 type RouteInfo struct {
-	Name       string // `name`
-	Host       string // `host`
-	Path       string // `path`
-	PathPrefix string // `path_prefix`
-	Methods    []string
-	Upstream   string // `upstream`
-	Mode       string // `mode`
-	Providers  []string
-	Scopes     []string
+	Name       string   // `name`
+	Host       string   // `host`
+	Path       string   // `path`
+	PathPrefix string   // `path_prefix`
+	Methods    []string // `methods`
+	Upstream   string   // `upstream`
+	Mode       string   // `mode`
+	Providers  []string // `providers`
+	Scopes     []string // `scopes`
 	// Claims are human-readable requirement summaries (`claims`), such as
 	// `tenant equals "acme"`.
 	Claims []string
@@ -395,7 +395,7 @@ type ReloadInfo struct {
 	Error string
 }
 
-// Reload results.
+// Results of config reloads and JWKS refreshes (`result`).
 const (
 	ResultOK    = "ok"
 	ResultError = "error"

@@ -191,17 +191,8 @@ func verifyChain(key []byte, prev string, startSeq uint64, lines [][]byte) (stri
 		if got != want {
 			return "", fmt.Errorf("line %d: chain %s, want %s", i+1, got, want)
 		}
-		var s struct {
-			Seq uint64 `json:"seq"`
-		}
-		if err := json.Unmarshal(line, &s); err != nil {
-			return "", fmt.Errorf("line %d: %w", i+1, err)
-		}
-		if s.Seq != seq {
-			return "", fmt.Errorf("line %d: seq %d, want %d", i+1, s.Seq, seq)
-		}
-		if !bytes.Contains(covered, []byte(fmt.Sprintf(`,"seq":%d}`, seq))) {
-			return "", fmt.Errorf("line %d: seq is not the member before chain", i+1)
+		if !bytes.HasSuffix(covered, []byte(fmt.Sprintf(`,"seq":%d}`, seq))) {
+			return "", fmt.Errorf("line %d: seq is not %d, or not the member before chain", i+1, seq)
 		}
 		seq++
 		prev = got

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -166,6 +167,7 @@ type Writer struct {
 	closeDeadline time.Time
 	gaveUp        bool
 	batchErr      error
+	flushWaiters  []chan error // Flush calls being served
 	sum           [sha256.Size]byte
 }
 
@@ -308,31 +310,34 @@ func (w *Writer) openFile(cfg config.Audit, opts Options) error {
 	}
 	w.dst = w.file
 	w.fileSize = tail.size
-	if tail.size > 0 {
-		switch {
-		case w.key != nil && tail.chained && !tail.partial:
-			w.seq, w.cseq = tail.seq, tail.seq
+	// Rotate before the first record when the file is already full (a
+	// smaller max_size_mb than last run), ends in a partial line (a crash
+	// mid-write) or, when chaining, does not end with a chained record:
+	// the new file starts with an audit_rotated record that names the last
+	// chain found, if any.
+	rotateNow := tail.size >= w.maxBytes || (w.key != nil && (tail.partial || !tail.chained))
+	switch {
+	case tail.size == 0:
+	case rotateNow:
+		if err := w.file.Rotate(); err != nil {
+			return fmt.Errorf("audit file %s: rotate: %w", cfg.File, err)
+		}
+		w.lastRotate = time.Now()
+		w.fileSize = 0
+		w.needRotated = true
+		if w.key != nil && tail.chained {
 			copy(w.prev[:], tail.chain)
 			w.cprev = w.prev
 			w.startPrev = tail.chain
-		case w.key != nil:
-			// A crash left a partial line, or the file was written
-			// without a chain: start a new file whose audit_rotated
-			// record names the last chain found, if any.
-			if err := w.file.Rotate(); err != nil {
-				return fmt.Errorf("audit file %s: rotate: %w", cfg.File, err)
-			}
-			w.lastRotate = time.Now()
-			w.fileSize = 0
-			w.needRotated = true
-			if tail.chained {
-				copy(w.prev[:], tail.chain)
-				w.cprev = w.prev
-				w.startPrev = tail.chain
-			}
-		case tail.partial:
-			w.needNL = true
 		}
+	case w.key != nil:
+		// Continue the chain where the file ends.
+		w.seq, w.cseq = tail.seq, tail.seq
+		copy(w.prev[:], tail.chain)
+		w.cprev = w.prev
+		w.startPrev = tail.chain
+	case tail.partial:
+		w.needNL = true
 	}
 	// Open (or create) the file now so that a permission problem fails
 	// startup instead of the first request.
@@ -580,7 +585,8 @@ func (w *Writer) run() {
 		case <-w.kick:
 			_ = w.drain()
 		case ch := <-w.flushReq:
-			ch <- w.drain()
+			w.flushWaiters = append(w.flushWaiters, ch)
+			w.answerFlushes(w.drain())
 		case <-w.closing:
 			w.closeErr = w.finish()
 			return
@@ -660,7 +666,9 @@ func (w *Writer) encodeDropped(n uint64) []byte {
 	w.capture = &w.capDropped
 	e := w.ioEnc.Log()
 	if e == nil {
-		return []byte("{}\n")
+		w.capDropped = w.handLine(w.capDropped, levelWarn, EventAuditDropped, "dropped",
+			strconv.AppendUint(nil, n, 10))
+		return w.capDropped
 	}
 	head(e, w.now(), levelWarn, EventAuditDropped).
 		Str("config_version", w.ConfigVersion()).Uint64("dropped", n).Send()
@@ -669,17 +677,41 @@ func (w *Writer) encodeDropped(n uint64) []byte {
 
 // emitRotated emits the audit_rotated record that starts a file.
 func (w *Writer) emitRotated() {
-	w.capture = &w.capRotated
-	e := w.ioEnc.Log()
-	if e == nil {
-		return
-	}
-	head(e, w.now(), levelInfo, EventAuditRotated).Str("config_version", w.ConfigVersion())
+	var prevChain []byte
 	if w.key != nil && string(w.prev[:]) != GenesisChain {
-		e.Bytes("prev_chain", w.prev[:])
+		prevChain = w.prev[:]
 	}
-	e.Send()
+	w.capture = &w.capRotated
+	if e := w.ioEnc.Log(); e != nil {
+		head(e, w.now(), levelInfo, EventAuditRotated).Str("config_version", w.ConfigVersion())
+		if prevChain != nil {
+			e.Bytes("prev_chain", prevChain)
+		}
+		e.Send()
+	} else {
+		var raw []byte
+		if prevChain != nil {
+			raw = append(append(append(raw, '"'), prevChain...), '"')
+		}
+		w.capRotated = w.handLine(w.capRotated, levelInfo, EventAuditRotated, "prev_chain", raw)
+	}
 	w.emit(w.capRotated, kindRotated, 0)
+}
+
+// handLine builds one of the writer's own records without zerolog, for
+// when zerolog's global level suppresses every event. extraRaw, when not
+// nil, is the JSON value of extraKey.
+func (w *Writer) handLine(dst []byte, level, event, extraKey string, extraRaw []byte) []byte {
+	cv, _ := json.Marshal(w.ConfigVersion()) // a string always marshals
+	dst = append(dst[:0], `{"time":"`...)
+	dst = appendTime(dst, w.now())
+	dst = append(dst, `","level":"`+level+`","event":"`+event+`","config_version":`...)
+	dst = append(dst, cv...)
+	if extraRaw != nil {
+		dst = append(dst, `,"`+extraKey+`":`...)
+		dst = append(dst, extraRaw...)
+	}
+	return append(dst, '}', '\n')
 }
 
 // emit appends one line to the output batch, adding seq and chain when
@@ -780,6 +812,7 @@ func (w *Writer) writeOut() {
 			w.pause(backoff)
 			return
 		}
+		w.answerFlushes(w.batchErr)
 		if !w.pause(backoff) {
 			w.gaveUp = true
 			w.log.Error().Str("component", "audit").Msg("audit sink still failing at close; dropping the rest")
@@ -840,6 +873,14 @@ func (w *Writer) discard(written int) {
 	}
 	w.seq, w.prev = w.cseq, w.cprev
 	w.out, w.marks = w.out[:0], w.marks[:0]
+}
+
+// answerFlushes replies to the Flush calls being served.
+func (w *Writer) answerFlushes(err error) {
+	for _, ch := range w.flushWaiters {
+		ch <- err
+	}
+	w.flushWaiters = w.flushWaiters[:0]
 }
 
 // pause waits d before a retry, answering Flush calls with the current

@@ -9,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/jwtgate/jwtgate/config"
 )
@@ -234,19 +237,19 @@ func TestRotationKeepsChainAndLines(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for _, l := range lines {
-			var r struct {
-				Event     string `json:"event"`
-				RequestID string `json:"request_id"`
+			if !json.Valid(l) {
+				t.Fatalf("%s: invalid JSON line %q", f, l)
 			}
-			if err := json.Unmarshal(l, &r); err != nil {
-				t.Fatal(err)
-			}
-			if r.Event != "request" {
+			// Request lines carry "request_id":"req-N" right after the
+			// event; the writer's own records have none.
+			_, after, ok := bytes.Cut(l, []byte(`"event":"request","request_id":"req-`))
+			if !ok {
 				continue
 			}
-			var i int
-			if _, err := fmt.Sscanf(r.RequestID, "req-%d", &i); err != nil || seen[i] {
-				t.Fatalf("request_id %q unexpected or repeated", r.RequestID)
+			digits, _, _ := bytes.Cut(after, []byte{'"'})
+			i, err := strconv.Atoi(string(digits))
+			if err != nil || i >= n || seen[i] {
+				t.Fatalf("request_id req-%s unexpected or repeated", digits)
 			}
 			seen[i] = true
 		}
@@ -635,5 +638,84 @@ func TestAuditImportsNothingInternalButConfig(t *testing.T) {
 			p != "github.com/jwtgate/jwtgate/config" && p != "github.com/jwtgate/jwtgate/audit" {
 			t.Errorf("audit depends on %s", p)
 		}
+	}
+}
+
+// TestZerologDisabledIsNeverSilent pins that zerolog's process-global level
+// cannot silently switch the audit trail off: New refuses to start, and
+// records suppressed later are counted and reported by audit_dropped.
+func TestZerologDisabledIsNeverSilent(t *testing.T) {
+	key := newKey(t)
+	w, sink := stdoutWriter(t, config.Audit{}, Options{ChainKey: key})
+	old := zerolog.GlobalLevel()
+	t.Cleanup(func() { zerolog.SetGlobalLevel(old) })
+	zerolog.SetGlobalLevel(zerolog.Disabled)
+	if _, err := New(config.Audit{}, Options{Stdout: &memSink{}}); !errors.Is(err, ErrZerologDisabled) {
+		t.Errorf("New() with zerolog disabled = %v, want %v", err, ErrZerologDisabled)
+	}
+	w.Request(&Record{})
+	w.Request(&Record{})
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	zerolog.SetGlobalLevel(old)
+	if w.Dropped() != 2 {
+		t.Errorf("Dropped() = %d, want 2", w.Dropped())
+	}
+	lines := splitLines(t, sink.bytes())
+	if len(lines) != 1 {
+		t.Fatalf("got %d lines, want the audit_dropped record", len(lines))
+	}
+	m, order := decode(t, lines[0])
+	if m["event"] != "audit_dropped" || m["dropped"] != json.Number("2") || !slices.Equal(order[:3], []string{"time", "level", "event"}) {
+		t.Errorf("record = %s, want audit_dropped with dropped 2", lines[0])
+	}
+	if _, err := verifyChain(key, GenesisChain, 1, lines); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOversizedFileRotatedAtStart pins that a file already over the
+// rotation size (max_size_mb lowered since the last run) is rotated before
+// the first record, with the chain carried over by audit_rotated.
+func TestOversizedFileRotatedAtStart(t *testing.T) {
+	key := newKey(t)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	cfg := config.Audit{Output: OutputFile, File: path}
+	w, err := New(cfg, Options{ChainKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		w.Request(fullRecord(i))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	oldLines := splitLines(t, readFile(t, path))
+	last, _ := decode(t, oldLines[len(oldLines)-1])
+
+	w, err = New(cfg, Options{ChainKey: key, maxBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Startup(StartupInfo{})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if files := auditFiles(t, path); len(files) != 2 {
+		t.Fatalf("files = %v, want the old file rotated away", files)
+	}
+	lines := splitLines(t, readFile(t, path))
+	if _, err := verifyChain(key, last["chain"].(string), 1, lines); err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, l := range lines {
+		m, _ := decode(t, l)
+		events = append(events, m["event"].(string))
+	}
+	if !slices.Equal(events, []string{"audit_rotated", "startup"}) {
+		t.Errorf("events = %v, want [audit_rotated startup]", events)
 	}
 }

@@ -224,8 +224,8 @@ func TestGRPCDenialsUseGRPCStatus(t *testing.T) {
 }
 
 // TestNonGRPCContentTypeGetsJSON: a content type that merely contains
-// "grpc" (application/grpc-web-text is still gRPC; text/grpc is not) does
-// not switch a plain HTTP client to gRPC answers.
+// "grpc" (text/grpc) is not gRPC: the client gets the plain JSON answer,
+// not an HTTP 200 it could mistake for success.
 func TestNonGRPCContentTypeGetsJSON(t *testing.T) {
 	e := newEnv(t)
 	resp, body := e.doBody("POST", "/api/x", "", map[string]string{"Content-Type": "text/grpc"})

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,5 +271,58 @@ func TestTokenCacheBounded(t *testing.T) {
 			}
 			shardAccounting(t, c)
 		})
+	}
+}
+
+// TestConcurrentRequestsShareCacheSafely: many concurrent requests with the
+// same token (several miss at once and all store it) and with distinct
+// tokens are all decided correctly, one record each, and leave the
+// cache's accounting exact (run under -race).
+func TestConcurrentRequestsShareCacheSafely(t *testing.T) {
+	e := newEnvWith(t, envOptions{metrics: metrics.New()})
+	shared := e.rs256(nil)
+	noScope := e.rs256(map[string]any{"scope": "x"})
+	const workers, each = 12, 5
+	type result struct{ status, want int }
+	results := make(chan result, workers*each)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				tok, want := shared, 200
+				if (w+i)%3 == 0 {
+					tok, want = noScope, 403
+				}
+				req := httptestRequest(t, "GET", e.gw.URL+"/api/x")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := e.client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				results <- result{resp.StatusCode, want}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.status != r.want {
+			t.Errorf("status %d, want %d", r.status, r.want)
+		}
+	}
+	if n := len(e.requestRecords()); n != workers*each {
+		t.Errorf("%d records for %d requests", n, workers*each)
+	}
+	c := e.handler.Current().cache
+	if c.len() != 2 {
+		t.Errorf("cache holds %d entries, want 2", c.len())
+	}
+	shardAccounting(t, c)
+	if h, m := e.cacheCounts(); h+m != workers*each {
+		t.Errorf("hits %v + misses %v != %d requests", h, m, workers*each)
 	}
 }

@@ -531,6 +531,30 @@ func newStreamBackend(t testing.TB) *streamBackend {
 				_, _ = brw.WriteString("echo:" + line)
 				_ = brw.Flush()
 			}
+		case "/stream/truncated": // promises 1000 bytes, sends 10, hangs up
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			_, _ = brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n0123456789")
+			_ = brw.Flush()
+			conn.Close()
+		case "/stream/endless": // writes until the client goes away (at most 5s)
+			w.Header().Set("Content-Type", "text/plain")
+			deadline := time.After(5 * time.Second)
+			for {
+				if _, err := io.WriteString(w, "chunk\n"); err != nil {
+					return
+				}
+				_ = http.NewResponseController(w).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-deadline:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
 		default:
 			_, _ = io.WriteString(w, "stream ok")
 		}
@@ -556,8 +580,11 @@ func (e *env) serveFrom(remote string, req *http.Request) *httptest.ResponseReco
 	return w
 }
 
-// sendRaw writes payload to the gateway over one TCP connection, half-
-// closes it, and returns everything the gateway answered.
+// sendRaw writes payload to addr over one TCP connection and returns
+// everything answered until the server closes it. The payload's last
+// request must carry "Connection: close" (or be refused). The write side
+// is not half-closed: Go's server takes that EOF for a client that went
+// away and cancels the request.
 func (e *env) sendRaw(addr, payload string) string {
 	e.t.Helper()
 	conn, err := net.Dial("tcp", addr)
@@ -569,7 +596,6 @@ func (e *env) sendRaw(addr, payload string) string {
 	if _, err := io.WriteString(conn, payload); err != nil {
 		e.t.Fatalf("write: %v", err)
 	}
-	_ = conn.(*net.TCPConn).CloseWrite()
 	out, _ := io.ReadAll(conn)
 	return string(out)
 }

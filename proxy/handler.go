@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -105,7 +106,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.spoofed = g.hasIdentityHeader(r.Header)
 
-	d := h.serve(sw, r, x)
+	d, aborted := h.serveAborting(sw, r, x)
 	if d != nil {
 		if d.Status == 499 || r.Context().Err() != nil && d.Status >= 500 {
 			d = deny(audit.ReasonClientClosed, d.Err)
@@ -152,6 +153,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			m.Suspicious(kind)
 		}
 	}
+	if aborted {
+		panic(http.ErrAbortHandler) // recorded; now let the server drop the connection
+	}
+}
+
+// serveAborting runs serve. ReverseProxy aborts with http.ErrAbortHandler
+// when an answer breaks after its header was sent (the upstream hung up
+// mid-body, or the client went away mid-stream); that becomes a denial
+// here so the request is still recorded, and aborted tells ServeHTTP to
+// re-panic afterwards. Any other panic passes through.
+func (h *Handler) serveAborting(w *statusWriter, r *http.Request, x *exchange) (d *denial, aborted bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				panic(p)
+			}
+			reason := audit.ReasonUpstreamUnreachable
+			if w.failed || r.Context().Err() != nil {
+				reason = audit.ReasonClientClosed
+			}
+			d, aborted = deny(reason, errors.New("answer aborted mid-body")), true
+		}
+	}()
+	return h.serve(w, r, x), false
 }
 
 // serve runs SPEC §3 for one request. It returns a denial to answer, or
@@ -389,6 +414,7 @@ type statusWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	failed      bool // a write to the client failed: it went away
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -404,6 +430,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if err != nil {
+		w.failed = true
+	}
 	return n, err
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -143,4 +144,66 @@ func TestWebSocketUpgradeTunnelsBothWays(t *testing.T) {
 	if rec["decision"] != "allow" || rec["status"] != float64(http.StatusSwitchingProtocols) || rec["sub"] != "alice" {
 		t.Errorf("record decision=%v status=%v sub=%v, want allow 101 alice", rec["decision"], rec["status"], rec["sub"])
 	}
+}
+
+// waitRecords polls the audit trail until it holds n request records.
+func (e *env) waitRecords(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		recs := e.requestRecords()
+		if len(recs) >= n || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestResponseBrokenMidBodyStillAudited pins SPEC §5 "one record per
+// request, written whatever the outcome" for answers that break after the
+// status line was sent: ReverseProxy then aborts the handler with
+// http.ErrAbortHandler, and the record must still be written — with
+// upstream_unreachable when the upstream hung up mid-body, client_closed
+// when the client went away mid-stream.
+func TestResponseBrokenMidBodyStillAudited(t *testing.T) {
+	t.Run("upstream-truncated", func(t *testing.T) {
+		e := newEnv(t)
+		req := httptestRequest(t, "GET", e.gw.URL+"/stream/truncated")
+		req.Header.Set("Authorization", "Bearer "+e.rs256(nil))
+		// The abort drops the connection: the client sees an error, either
+		// before the status line (headers not flushed yet) or mid-body.
+		if resp, err := e.client.Do(req); err == nil {
+			if _, err := io.ReadAll(resp.Body); err == nil {
+				t.Error("truncated body read without error")
+			}
+			resp.Body.Close()
+		}
+		recs := e.waitRecords(t, 1)
+		if len(recs) != 1 {
+			t.Fatalf("%d records, want 1", len(recs))
+		}
+		if r := recs[0]; r["decision"] != "allow" || r["reason"] != "upstream_unreachable" || r["status"] != float64(502) || r["sub"] != "alice" {
+			t.Errorf("record decision=%v reason=%v status=%v sub=%v, want allow upstream_unreachable 502 alice", r["decision"], r["reason"], r["status"], r["sub"])
+		}
+	})
+	t.Run("client-gone-mid-stream", func(t *testing.T) {
+		e := newEnv(t)
+		req := httptestRequest(t, "GET", e.gw.URL+"/stream/endless")
+		req.Header.Set("Authorization", "Bearer "+e.rs256(nil))
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "chunk\n" {
+			t.Fatalf("first chunk %q, %v", line, err)
+		}
+		resp.Body.Close() // the client goes away mid-stream
+		recs := e.waitRecords(t, 1)
+		if len(recs) != 1 {
+			t.Fatalf("%d records, want 1", len(recs))
+		}
+		if r := recs[0]; r["decision"] != "allow" || r["reason"] != "client_closed" || r["status"] != float64(499) {
+			t.Errorf("record decision=%v reason=%v status=%v, want allow client_closed 499", r["decision"], r["reason"], r["status"])
+		}
+	})
 }

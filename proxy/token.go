@@ -32,9 +32,10 @@ var (
 	ErrTokenType = errors.New("token type not allowed")
 	// ErrLifetime: exp - iat exceeds max_lifetime.
 	ErrLifetime = errors.New("token lifetime exceeds max_lifetime")
-	// errAmbiguousToken: the request carries several Authorization-style
-	// headers, so which token applies would be the backend's guess.
-	errAmbiguousToken = errors.New("several token headers")
+	// errAmbiguousToken: the request carries several token headers, or
+	// different tokens under one cookie or query name, so which token
+	// applies would be the backend's guess.
+	errAmbiguousToken = errors.New("several tokens in one source")
 )
 
 const (
@@ -78,7 +79,9 @@ func (s tokenSource) String() string {
 }
 
 // extract returns the token from r, which source held it, and whether the
-// request carried something ambiguous (several Authorization headers).
+// request carried something ambiguous (several Authorization headers, or
+// different values under the token's cookie or query name: parsers
+// disagree on which one counts, first or last).
 func extract(r *http.Request, sources []tokenSource) (tok string, from int, ambiguous bool) {
 	for i, s := range sources {
 		switch s.kind {
@@ -101,19 +104,43 @@ func extract(r *http.Request, sources []tokenSource) (tok string, from int, ambi
 				return v, i, false
 			}
 		case srcCookie:
-			if c, err := r.Cookie(s.name); err == nil && c.Value != "" {
-				return c.Value, i, false
+			var vals []string
+			for _, c := range r.CookiesNamed(s.name) {
+				vals = append(vals, c.Value)
+			}
+			if v, ok := single(vals); !ok {
+				return "", i, true
+			} else if v != "" {
+				return v, i, false
 			}
 		case srcQuery:
 			if r.URL.RawQuery == "" {
 				continue
 			}
-			if v := r.URL.Query().Get(s.name); v != "" {
+			if v, ok := single(r.URL.Query()[s.name]); !ok {
+				return "", i, true
+			} else if v != "" {
 				return v, i, false
 			}
 		}
 	}
 	return "", -1, false
+}
+
+// single returns the one non-empty value among vals ("" when none), and
+// false when there are several different ones.
+func single(vals []string) (string, bool) {
+	v := ""
+	for _, s := range vals {
+		if s == "" || s == v {
+			continue
+		}
+		if v != "" {
+			return "", false
+		}
+		v = s
+	}
+	return v, true
 }
 
 // stripToken removes the token from where it was found on the outbound
