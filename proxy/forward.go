@@ -17,7 +17,11 @@ import (
 // Headers the gateway sets itself. Client copies are always removed: a
 // client must not be able to choose its own request id or forwarding chain
 // unless it is a trusted proxy (SPEC §3.8, §5).
-var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Real-Ip", "X-Request-Id"}
+var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Real-Ip", "X-Request-Id",
+	// Method and path overrides: frameworks that honour them (Symfony,
+	// IIS URL Rewrite, method-override middleware) would run a different
+	// method or path than the one the gateway routed and authorised.
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Original-Url", "X-Rewrite-Url", "X-Original-Method"}
 
 // bufferPool lends ReverseProxy its copy buffers (32 KiB), saving an
 // allocation per response.

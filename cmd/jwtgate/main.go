@@ -33,6 +33,7 @@ Usage:
   jwtgate explain -c FILE --method M --url U [--token T]
                                               explain routing and the auth decision
   jwtgate audit tail|verify|report ...        read, verify and summarise audit logs
+  jwtgate schema                              print the config's JSON Schema (for editors)
   jwtgate version                             print version, commit and Go version
 
 Run "jwtgate COMMAND -h" for a command's flags.
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tokenCmd(rest, stdout, stderr)
 	case "audit":
 		return auditCmd(rest, stdout, stderr)
+	case "schema":
+		return schemaCmd(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
