@@ -29,20 +29,11 @@ type Metrics struct {
 	cacheHits        prometheus.Counter
 	cacheMisses      prometheus.Counter
 	suspicious       *prometheus.CounterVec
-
-	// reqCache memoises the label lookups of requests and durations: the
-	// label sets are few (routes × reasons × codes) and the lookup hashes
-	// four strings on every request otherwise.
-	reqCache sync.Map // reqKey → *reqSeries
 }
 
 type reqKey struct {
-	route, decision, reason string
-	code                    int
-}
-
-type reqSeries struct {
-	count prometheus.Counter
+	decision, reason string
+	code             int
 }
 
 // New registers every series on a new registry.
@@ -96,27 +87,35 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// Request counts one request and observes its duration in seconds.
-func (m *Metrics) Request(route, decision, reason string, code int, seconds float64) {
-	k := reqKey{route, decision, reason, code}
-	s, ok := m.reqCache.Load(k)
+// RouteSeries holds one route's series so the request path does not look
+// labels up per request: the histograms are resolved once, the counters
+// once per (decision, reason, code).
+type RouteSeries struct {
+	m        *Metrics
+	route    string
+	request  prometheus.Observer
+	upstream prometheus.Observer
+	counts   sync.Map // reqKey → prometheus.Counter
+}
+
+// Route returns the series of one route; build it once per route.
+func (m *Metrics) Route(route string) *RouteSeries {
+	return &RouteSeries{m: m, route: route, request: m.requestDuration.WithLabelValues(route), upstream: m.upstreamDuration.WithLabelValues(route)}
+}
+
+// Request counts one request of the route and observes its duration.
+func (rs *RouteSeries) Request(decision, reason string, code int, seconds float64) {
+	k := reqKey{decision: decision, reason: reason, code: code}
+	c, ok := rs.counts.Load(k)
 	if !ok {
-		s, _ = m.reqCache.LoadOrStore(k, &reqSeries{count: m.requests.WithLabelValues(route, decision, reason, strconv.Itoa(code))})
+		c, _ = rs.counts.LoadOrStore(k, rs.m.requests.WithLabelValues(rs.route, decision, reason, strconv.Itoa(code)))
 	}
-	s.(*reqSeries).count.Inc()
-	m.requestDuration.WithLabelValues(route).Observe(seconds)
+	c.(prometheus.Counter).Inc()
+	rs.request.Observe(seconds)
 }
 
-// RouteObservers returns the duration histograms of one route, so the hot
-// path can hold them instead of looking labels up per request.
-func (m *Metrics) RouteObservers(route string) (request, upstream prometheus.Observer) {
-	return m.requestDuration.WithLabelValues(route), m.upstreamDuration.WithLabelValues(route)
-}
-
-// Upstream observes the upstream part of a request's duration.
-func (m *Metrics) Upstream(route string, seconds float64) {
-	m.upstreamDuration.WithLabelValues(route).Observe(seconds)
-}
+// Upstream observes the upstream part of a request of the route.
+func (rs *RouteSeries) Upstream(seconds float64) { rs.upstream.Observe(seconds) }
 
 // JWKSRefresh counts a key fetch attempt and sets the provider's key count.
 func (m *Metrics) JWKSRefresh(provider, result string, keys int) {

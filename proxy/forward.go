@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -22,6 +23,12 @@ var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Ho
 	// IIS URL Rewrite, method-override middleware) would run a different
 	// method or path than the one the gateway routed and authorised.
 	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Original-Url", "X-Rewrite-Url", "X-Original-Method"}
+
+// Shared, never-modified header values: setting them costs no allocation.
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
 
 // bufferPool lends ReverseProxy its copy buffers (32 KiB), saving an
 // allocation per response.
@@ -47,7 +54,7 @@ func (g *Gateway) newReverseProxy(rt *routeRT, h2c bool) *httputil.ReverseProxy 
 		BufferPool:    sharedBuffers,
 		FlushInterval: 0, // text/event-stream and unknown-length bodies are flushed at once by ReverseProxy
 		ErrorHandler:  g.upstreamError,
-		ErrorLog:      nil,
+		ErrorLog:      log.New(g.deps.Logger.With().Str("component", "reverseproxy").Logger(), "", 0),
 		// A 101 answer is written on the hijacked connection, past the
 		// statusWriter; note it so the record says 101, not 200.
 		ModifyResponse: func(res *http.Response) error {
@@ -113,7 +120,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	if x.trusted {
 		prior = strings.Join(pr.In.Header.Values("X-Forwarded-For"), ", ")
 	}
-	client := x.peer.String()
+	client := x.peerStr
 	if prior != "" {
 		client = prior + ", " + client
 	}
@@ -128,7 +135,11 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 			proto = p
 		}
 	}
-	h.Set("X-Forwarded-Proto", proto)
+	if proto == "https" {
+		h["X-Forwarded-Proto"] = protoHTTPS
+	} else {
+		h["X-Forwarded-Proto"] = protoHTTP
+	}
 	h.Set("X-Request-Id", x.rec.RequestID)
 
 	if x.v != nil {

@@ -69,6 +69,7 @@ type Gateway struct {
 	identity    map[string]bool
 	auditClaims []auditClaim
 	cache       *tokenCache
+	noRoute     *metrics.RouteSeries // series of requests that matched no route
 	// pool owns the key sources, keyed by a fingerprint of their config,
 	// so a reload keeps the keys of unchanged providers.
 	pool map[string]*pooled
@@ -108,6 +109,7 @@ type routeRT struct {
 	headers       []claimHeader
 	target        *url.URL
 	proxy         *httputil.ReverseProxy
+	series        *metrics.RouteSeries
 	// grpcProxy carries gRPC calls to a plain-http upstream over h2c
 	// (HTTP/2 with prior knowledge); nil for https upstreams, where the
 	// main transport negotiates HTTP/2 by ALPN.
@@ -156,6 +158,9 @@ func Build(ctx context.Context, cfg *config.Config, deps Deps, prev *Gateway) (_
 			g.Retire(prev)
 		}
 	}()
+	if deps.Metrics != nil {
+		g.noRoute = deps.Metrics.Route("")
+	}
 	if err := g.buildProviders(ctx, prev); err != nil {
 		return nil, err
 	}
@@ -345,6 +350,9 @@ func (g *Gateway) buildRoute(i int, rc *config.Route) (*routeRT, error) {
 		if rt.req.Empty() {
 			rt.req = nil
 		}
+	}
+	if g.deps.Metrics != nil {
+		rt.series = g.deps.Metrics.Route(rt.name)
 	}
 	rt.proxy = g.newReverseProxy(rt, false)
 	if rt.target.Scheme == "http" {

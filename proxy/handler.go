@@ -65,11 +65,17 @@ type exchange struct {
 	v       *verified
 	from    int // token source index, -1 when none
 	peer    netip.Addr
+	peerStr string // the direct peer's address, for X-Forwarded-For
 	trusted bool
 	upStart time.Time
 	upErr   *denial
 	body    *countingBody
 	spoofed bool
+	// Storage that lives in the pooled exchange instead of being
+	// allocated per request.
+	sw       statusWriter
+	cb       countingBody
+	claimBuf [8]audit.Claim
 	// upgraded: the upstream answered 101 and the connection was handed
 	// over (WebSocket); nothing passed through the statusWriter.
 	upgraded bool
@@ -86,7 +92,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	*x = exchange{g: g, from: -1}
 	defer exchangePool.Put(x)
 	start := g.deps.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	x.sw = statusWriter{ResponseWriter: w}
+	sw := &x.sw
 
 	rec := &x.rec
 	rec.Time = start
@@ -99,9 +106,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.peer = peerAddr(r.RemoteAddr)
 	x.trusted = g.isTrusted(x.peer)
 	rec.ClientIP = g.clientIP(r, x.peer, x.trusted)
+	x.peerStr = rec.ClientIP
+	if x.trusted {
+		x.peerStr = x.peer.String()
+	}
 	rec.RequestID = h.requestID(r, x.trusted)
 	if r.Body != nil && r.Body != http.NoBody {
-		x.body = &countingBody{rc: r.Body}
+		x.cb = countingBody{rc: r.Body}
+		x.body = &x.cb
 		r.Body = x.body
 	}
 	x.spoofed = g.hasIdentityHeader(r.Header)
@@ -140,10 +152,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.deps.Audit.Request(rec)
 	if m := g.deps.Metrics; m != nil {
-		route := rec.Route
-		m.Request(route, string(rec.Decision), string(rec.Reason), rec.Status, rec.Duration.Seconds())
+		series := g.noRoute
+		if x.rt != nil {
+			series = x.rt.series
+		}
+		series.Request(string(rec.Decision), string(rec.Reason), rec.Status, rec.Duration.Seconds())
 		if !x.upStart.IsZero() {
-			m.Upstream(route, end.Sub(x.upStart).Seconds())
+			series.Upstream(end.Sub(x.upStart).Seconds())
 		}
 		if rec.Suspicious {
 			kind := string(rec.Reason)
@@ -248,7 +263,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, x *exchange) *de
 		return g.refuse(w, r, x, terr)
 	}
 	x.v = v
-	g.fillIdentity(rec, v)
+	g.fillIdentity(rec, v, x.claimBuf[:0])
 
 	// §3.7 requirements.
 	if rt.req != nil {
@@ -288,12 +303,12 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, x *exchange, te
 }
 
 // fillIdentity copies the verified token's identity into the record.
-func (g *Gateway) fillIdentity(rec *audit.Record, v *verified) {
+func (g *Gateway) fillIdentity(rec *audit.Record, v *verified, buf []audit.Claim) {
 	rec.Provider = v.p.name
 	rec.Iss, rec.Sub, rec.Kid, rec.Alg, rec.JTI = v.iss, v.sub, v.kid, v.alg, v.jti
 	rec.KeyThumbprint = v.thumb
 	if len(g.auditClaims) > 0 {
-		rec.Claims = make([]audit.Claim, 0, len(g.auditClaims))
+		rec.Claims = buf
 		for _, c := range g.auditClaims {
 			if val, ok := c.path.Lookup(v.claims); ok {
 				rec.Claims = append(rec.Claims, audit.Claim{Name: c.name, Value: val})

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -258,24 +259,22 @@ func (g *Gateway) check(ctx context.Context, rt *routeRT, raw string, digest *[3
 // checkCached applies to a cache hit what can change between requests: the
 // route's issuers, the keys' freshness and time (exp, nbf with skew).
 func (g *Gateway) checkCached(rt *routeRT, v *verified, now time.Time) *tokenError {
-	te := &tokenError{p: v.p, alg: v.alg, kid: v.kid, iss: v.iss, sub: v.sub}
+	fail := func(r audit.Reason, err error) *tokenError { // allocates only on refusal
+		return &tokenError{reason: r, err: err, p: v.p, alg: v.alg, kid: v.kid, iss: v.iss, sub: v.sub}
+	}
 	if !rt.allows(v.p) {
-		te.reason, te.err = audit.ReasonIssuerNotAllowed, ErrIssuerNotAllowed
-		return te
+		return fail(audit.ReasonIssuerNotAllowed, ErrIssuerNotAllowed)
 	}
 	if ok, why := v.p.keys.Ready(); !ok {
-		te.reason, te.err = audit.ReasonKeysUnavailable, fmt.Errorf("%w: %s", jwks.ErrKeysUnavailable, why)
-		return te
+		return fail(audit.ReasonKeysUnavailable, fmt.Errorf("%w: %s", jwks.ErrKeysUnavailable, why))
 	}
 	skew := int64(v.p.skew / time.Second)
 	sec := now.Unix()
 	if sec > v.exp+skew || (sec == v.exp+skew && now.Nanosecond() > 0) {
-		te.reason, te.err = audit.ReasonTokenExpired, jwt.ErrTokenExpired
-		return te
+		return fail(audit.ReasonTokenExpired, jwt.ErrTokenExpired)
 	}
 	if v.nbf != 0 && sec+skew < v.nbf {
-		te.reason, te.err = audit.ReasonTokenNotYetValid, jwt.ErrTokenNotValidYet
-		return te
+		return fail(audit.ReasonTokenNotYetValid, jwt.ErrTokenNotValidYet)
 	}
 	return nil
 }
@@ -447,4 +446,8 @@ func tokenID(d *[32]byte) string {
 	return string(b[:])
 }
 
-func digestOf(raw string) [32]byte { return sha256.Sum256([]byte(raw)) }
+// digestOf is SHA-256 of raw without copying it: Sum256 only reads the
+// bytes, and a string's bytes are immutable.
+func digestOf(raw string) [32]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
+}
