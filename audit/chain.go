@@ -98,6 +98,24 @@ type tailInfo struct {
 	chained bool   // the last complete line is a chained record
 	seq     uint64 // its seq
 	chain   string // its chain
+	// body is the last record's text covered by the MAC, and preds the
+	// chain values it may have been computed from: the chain of the line
+	// before it, its own prev_chain, GenesisChain.
+	body  []byte
+	preds []string
+}
+
+// keyMatches reports whether key produced the last record's chain, that
+// is whether the chain can be continued with key. It is false when the
+// chain key was changed since the record was written (or the record was
+// edited).
+func (t tailInfo) keyMatches(key []byte) bool {
+	for _, p := range t.preds {
+		if hmac.Equal([]byte(ChainMAC(key, p, t.body)), []byte(t.chain)) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxTailLine bounds how far back readTail looks for the last line.
@@ -150,15 +168,34 @@ func readTail(path string) (tailInfo, error) {
 		}
 		line := buf[start:end]
 		var last struct {
-			Seq   *uint64 `json:"seq"`
-			Chain *string `json:"chain"`
+			Seq       *uint64 `json:"seq"`
+			Chain     *string `json:"chain"`
+			PrevChain string  `json:"prev_chain"`
 		}
 		if json.Unmarshal(line, &last) != nil || last.Seq == nil || last.Chain == nil {
 			return t, nil
 		}
-		if _, c, ok := SplitChain(line); ok && c == *last.Chain {
-			t.chained, t.seq, t.chain = true, *last.Seq, c
+		body, c, ok := SplitChain(line)
+		if !ok || c != *last.Chain {
+			return t, nil
 		}
+		t.chained, t.seq, t.chain, t.body = true, *last.Seq, c, body
+		if start > 0 {
+			// The line before: read further back until it is whole.
+			pEnd := start - 1 // its "\n"
+			pStart := bytes.LastIndexByte(buf[:pEnd], '\n') + 1
+			if pStart == 0 && n < t.size && n < maxTailLine {
+				chunk *= 4
+				continue
+			}
+			if _, pc, ok := SplitChain(buf[pStart:pEnd]); ok {
+				t.preds = append(t.preds, pc)
+			}
+		}
+		if last.PrevChain != "" {
+			t.preds = append(t.preds, last.PrevChain)
+		}
+		t.preds = append(t.preds, GenesisChain)
 		return t, nil
 	}
 }

@@ -194,6 +194,17 @@ func verifyChain(key []byte, prev string, startSeq uint64, lines [][]byte) (stri
 		if !bytes.HasSuffix(covered, []byte(fmt.Sprintf(`,"seq":%d}`, seq))) {
 			return "", fmt.Errorf("line %d: seq is not %d, or not the member before chain", i+1, seq)
 		}
+		// prev_chain, when present, names the record right before (SPEC
+		// §6), as the read side (auditlog.Verify) insists.
+		var pc struct {
+			PrevChain *string `json:"prev_chain"`
+		}
+		if err := json.Unmarshal(line, &pc); err != nil {
+			return "", fmt.Errorf("line %d: %v", i+1, err)
+		}
+		if pc.PrevChain != nil && *pc.PrevChain != prev {
+			return "", fmt.Errorf("line %d: prev_chain %s, want the previous chain %s", i+1, *pc.PrevChain, prev)
+		}
 		seq++
 		prev = got
 	}

@@ -78,9 +78,13 @@ type Options struct {
 	Logger zerolog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// RotateBytes, when positive, replaces rotate.max_size_mb as the size in
+	// bytes at which output "file" is rotated. It is meant for tests and
+	// benchmarks that need many rotations from little data; zero (the
+	// default) uses rotate.max_size_mb.
+	RotateBytes int64
 
 	// Unexported knobs for tests.
-	maxBytes      int64         // rotation threshold in bytes; overrides rotate.max_size_mb
 	bufferBytes   int           // buffer size; default DefaultBufferBytes
 	flushInterval time.Duration // default FlushInterval
 	closeTimeout  time.Duration // default DefaultCloseTimeout
@@ -131,14 +135,16 @@ type Writer struct {
 	dropped       atomic.Uint64
 	unreported    atomic.Uint64 // drops not yet reported by audit_dropped
 	waitNanos     atomic.Uint64
+	waits         atomic.Uint64
 
-	mu      sync.Mutex
-	space   sync.Cond // signalled when the writer goroutine takes the buffer
-	pending []byte    // complete unchained lines, waiting for the writer goroutine
-	lens    []int     // length of each line in pending
-	waiters int       // callers waiting for space
-	closed  bool      // Close was called: new records are dropped
-	stopped bool      // the writer goroutine has finished
+	mu        sync.Mutex
+	space     sync.Cond // signalled when the writer goroutine takes the buffer
+	pending   []byte    // complete unchained lines, waiting for the writer goroutine
+	lens      []int     // length of each line in pending
+	waiters   int       // callers waiting for space
+	closed    bool      // Close was called: new records are dropped
+	queuedAny bool      // a record has been handed to enqueue
+	stopped   bool      // the writer goroutine has finished
 
 	kick      chan struct{}
 	flushReq  chan chan error
@@ -193,9 +199,10 @@ func (c captureWriter) Write(p []byte) (int, error) {
 // With output "file", the parent directory is created (mode 0750), the file
 // is created with mode 0600, and it is rotated (lumberjack) at
 // rotate.max_size_mb, keeping rotate.max_backups old files. When chaining
-// and the file already ends with a chained record, the chain and seq
-// continue from it; when it ends with a partial line or an unchained
-// record, the file is rotated first so the new file starts a clean chain.
+// and the file already ends with a record chained with the same key, the
+// chain and seq continue from it; when it ends with a partial line, an
+// unchained record or a record the key does not verify (the chain key was
+// changed), the file is rotated first so the new file starts a clean chain.
 func New(cfg config.Audit, opts Options) (*Writer, error) {
 	if zerolog.GlobalLevel() == zerolog.Disabled {
 		return nil, fmt.Errorf("audit: %w", ErrZerologDisabled)
@@ -297,8 +304,8 @@ func (w *Writer) openFile(cfg config.Audit, opts Options) error {
 		maxMB = config.DefaultAuditMaxSizeMB
 	}
 	w.maxBytes = int64(maxMB) << 20
-	if opts.maxBytes > 0 {
-		w.maxBytes = opts.maxBytes
+	if opts.RotateBytes > 0 {
+		w.maxBytes = opts.RotateBytes
 	}
 	// The Writer rotates itself, between records and before the size is
 	// reached, so that it can restart seq and write audit_rotated. The
@@ -315,6 +322,15 @@ func (w *Writer) openFile(cfg config.Audit, opts Options) error {
 	// mid-write) or, when chaining, does not end with a chained record:
 	// the new file starts with an audit_rotated record that names the last
 	// chain found, if any.
+	if w.key != nil && tail.chained && !tail.keyMatches(w.key) {
+		// The chain key changed (or the last record was edited): a chain
+		// continued with this key would be verifiable with neither key.
+		// Start a new file whose chain this key verifies from its first
+		// record; the old files verify with the old key.
+		w.log.Warn().Str("component", "audit").Str("file", cfg.File).
+			Msg("audit chain key does not verify the file's last record (key changed?); starting a new chain in a new file")
+		tail.chained = false
+	}
 	rotateNow := tail.size >= w.maxBytes || (w.key != nil && (tail.partial || !tail.chained))
 	switch {
 	case tail.size == 0:
@@ -326,9 +342,12 @@ func (w *Writer) openFile(cfg config.Audit, opts Options) error {
 		w.fileSize = 0
 		w.needRotated = true
 		if w.key != nil && tail.chained {
+			// The audit_rotated record names tail.chain as prev_chain;
+			// the startup record after it continues from audit_rotated
+			// and so names nothing (prev_chain always names the record
+			// right before, which is what the verifier checks).
 			copy(w.prev[:], tail.chain)
 			w.cprev = w.prev
-			w.startPrev = tail.chain
 		}
 	case w.key != nil:
 		// Continue the chain where the file ends.
@@ -364,8 +383,14 @@ func (w *Writer) Written() uint64 { return w.written.Load() }
 func (w *Writer) Dropped() uint64 { return w.dropped.Load() }
 
 // WaitNanos returns the total time callers have waited for buffer space
-// while the sink was slow or failing (on_write_error "block").
+// while the sink was slow or failing (on_write_error "block"). It only
+// grows; export it as a counter of seconds (e.g.
+// jwtgate_audit_wait_seconds_total) next to Waits.
 func (w *Writer) WaitNanos() uint64 { return w.waitNanos.Load() }
+
+// Waits returns how many records had to wait for buffer space
+// (on_write_error "block"). With WaitNanos it gives the mean wait.
+func (w *Writer) Waits() uint64 { return w.waits.Load() }
 
 // Request writes one request record. It does not keep r.
 func (w *Writer) Request(r *Record) {
@@ -379,8 +404,12 @@ func (w *Writer) Request(r *Record) {
 }
 
 // Startup writes the startup record: version, config_version, go_version,
-// pid, prev_chain (when the file already held a chain), and the route and
-// provider inventory.
+// pid, prev_chain, and the route and provider inventory. Call it first,
+// right after New: when the Writer appends to a file that ends with a
+// chained record, the startup record names that record's chain as
+// prev_chain (SPEC §6), which it does only as the Writer's first record.
+// When New rotated the file first, the audit_rotated record before startup
+// names the previous chain instead.
 func (w *Writer) Startup(info StartupInfo) {
 	if info.ConfigVersion != "" {
 		w.SetConfigVersion(info.ConfigVersion)
@@ -397,7 +426,15 @@ func (w *Writer) Startup(info StartupInfo) {
 	}
 	optStr(e, "version", info.Version)
 	e.Str("go_version", info.GoVersion).Int("pid", info.PID)
-	optStr(e, "prev_chain", w.startPrev)
+	w.mu.Lock()
+	first := !w.queuedAny
+	w.mu.Unlock()
+	if first {
+		// prev_chain names the record right before this one: the last
+		// record of the file appended to. That holds only while startup
+		// is the first record of this Writer.
+		optStr(e, "prev_chain", w.startPrev)
+	}
 	if len(info.Routes) > 0 {
 		e.Array("routes", keyArray(info.Routes))
 	}
@@ -550,6 +587,7 @@ func (w *Writer) enqueue(p []byte) {
 			return
 		}
 		start := time.Now()
+		w.waits.Add(1)
 		w.waiters++
 		for len(w.pending) > 0 && len(w.pending)+len(p) > w.bufCap && !w.stopped {
 			w.signal()
@@ -563,6 +601,7 @@ func (w *Writer) enqueue(p []byte) {
 			return
 		}
 	}
+	w.queuedAny = true
 	w.pending = append(w.pending, p...)
 	w.lens = append(w.lens, len(p))
 	if len(w.pending) >= flushAtBytes {

@@ -60,6 +60,9 @@ func bucketLabel(d time.Duration) string {
 func chainText(c ChainStatus) string {
 	switch c.State {
 	case ChainVerified:
+		if c.Skipped > 0 {
+			return fmt.Sprintf("verified: %d records, chain intact; %d partial lines from interrupted writes skipped (see audit verify)", c.Records, c.Skipped)
+		}
 		return fmt.Sprintf("verified: %d records, chain intact", c.Records)
 	case ChainBroken:
 		if c.Break != nil {

@@ -91,12 +91,12 @@ func checkChain(ctx context.Context, keyFile string, files []string) ChainStatus
 	if err != nil {
 		return ChainStatus{State: ChainError, Detail: err.Error()}
 	}
-	res, err := verify(ctx, key, files)
+	res, err := verify(ctx, key, files, "")
 	if err != nil {
 		return ChainStatus{State: ChainError, Detail: err.Error(), Records: res.Records}
 	}
 	if res.Broken != nil {
 		return ChainStatus{State: ChainBroken, Break: res.Broken, Records: res.Records}
 	}
-	return ChainStatus{State: ChainVerified, Records: res.Records}
+	return ChainStatus{State: ChainVerified, Records: res.Records, Skipped: len(res.Skipped)}
 }

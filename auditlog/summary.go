@@ -80,7 +80,9 @@ type Summary struct {
 	// ConfigVersions lists each config_version with when it was first and
 	// last seen, in order of first appearance.
 	ConfigVersions []Seen
-	// Keys lists each (kid, key_thumbprint, alg) that verified a request.
+	// Keys lists each (kid, key_thumbprint, alg) that verified a request:
+	// records with a key_thumbprint, and records without one that were not
+	// denied. A denied token's kid without a thumbprint is not a key use.
 	Keys []KeyUse
 	// Lifecycle counts the lifecycle events.
 	Lifecycle Lifecycle
@@ -148,6 +150,9 @@ type ChainStatus struct {
 	Break *Break
 	// Detail explains ChainError.
 	Detail string
+	// Skipped counts partial lines from interrupted writes that Verify
+	// skipped (see Result.Skipped).
+	Skipped int
 }
 
 // Suspicious is the report's suspicious-activity analysis.
@@ -385,7 +390,11 @@ func (z *summarizer) request(r *record, t time.Time, timed bool) {
 	default:
 		rc.Other++
 	}
-	if kid, tp, alg := r.str("kid"), r.str("key_thumbprint"), r.str("alg"); kid != "" || tp != "" {
+	// A key counts when it verified the token: the record names its
+	// thumbprint, or (records without thumbprints) the request was not
+	// denied. The kid of a denied token without a thumbprint is only what
+	// the token claimed — a forged token names a real kid too.
+	if kid, tp, alg := r.str("kid"), r.str("key_thumbprint"), r.str("alg"); tp != "" || (kid != "" && decision != "deny") {
 		z.keys[KeyUse{KID: kid, Thumbprint: tp, Alg: alg}]++
 	}
 	if r.flag("suspicious") {

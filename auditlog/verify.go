@@ -6,10 +6,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -43,6 +46,19 @@ type Result struct {
 	// a chain from an earlier file that was not given: it is that record's
 	// prev_chain. The records before it were not checked.
 	ContinuesFrom string
+	// LastSeq is the seq of the last intact record (0 when there was none).
+	LastSeq int64
+	// Skipped lists lines left by an interrupted write that the chain never
+	// covered: a line that is not JSON, cut short by a crash or a failed
+	// write (the writer then ends it with a newline or starts a new file),
+	// immediately followed by a record that continues the chain from the
+	// record before it. Such a line hides nothing — the chain proves no
+	// record is missing around it — but it is listed so that it is seen. A
+	// line that is not JSON anywhere else is a break.
+	Skipped []Break
+	// AnchorFound reports whether a record's chain equals the anchor given
+	// to the command (see VerifyCommand's --anchor); false without one.
+	AnchorFound bool
 }
 
 // Break locates the first record that breaks the chain.
@@ -66,6 +82,18 @@ type chainState struct {
 	prevSeq  int64
 	records  int
 	contFrom string
+	anchor   string    // chain value to look for; "" for none
+	anchored bool      // a record's chain equals anchor
+	hm       hash.Hash // HMAC-SHA256 with key, reused
+	sum      [sha256.Size]byte
+	// chainedFromPrev is set by check when the record's MAC commits to
+	// the previous intact record's chain.
+	chainedFromPrev bool
+	// held is a line that is not JSON, kept until the next record shows
+	// whether it is an interrupted write (the next record continues from
+	// the record before it) or a break.
+	held    *Break
+	skipped []Break
 }
 
 // Verify checks the tamper-evident chain of SPEC §6 over files, given oldest
@@ -73,22 +101,32 @@ type chainState struct {
 // Result.Broken. The returned error is only for problems that prevent the
 // check: a short key (ErrKeyTooShort) or a file that cannot be read.
 func Verify(key []byte, files []string) (Result, error) {
-	return verify(context.Background(), key, files)
+	return verify(context.Background(), key, files, "")
 }
 
-// verify is Verify, interruptible through ctx.
-func verify(ctx context.Context, key []byte, files []string) (Result, error) {
+// reasonNotJSON is the break reason of a line that is not a JSON object.
+const reasonNotJSON = "not JSON (truncated or foreign line)"
+
+// verify is Verify, interruptible through ctx. A non-empty anchor is a
+// chain value to look for (Result.AnchorFound).
+func verify(ctx context.Context, key []byte, files []string, anchor string) (Result, error) {
 	var res Result
 	if len(key) < MinKeyBytes {
 		return res, fmt.Errorf("verify: %d-byte key: %w", len(key), ErrKeyTooShort)
 	}
-	st := &chainState{key: key}
+	st := &chainState{key: key, anchor: anchor}
+	fill := func() {
+		res.Records = st.records
+		res.LastChain = st.prev
+		res.LastSeq = st.prevSeq
+		res.ContinuesFrom = st.contFrom
+		res.Skipped = st.skipped
+		res.AnchorFound = st.anchored
+	}
 	for i, name := range files {
 		brk, err := st.verifyFile(ctx, name, i == 0)
 		res.Files++
-		res.Records = st.records
-		res.LastChain = st.prev
-		res.ContinuesFrom = st.contFrom
+		fill()
 		if err != nil {
 			return res, err
 		}
@@ -96,6 +134,11 @@ func verify(ctx context.Context, key []byte, files []string) (Result, error) {
 			res.Broken = brk
 			return res, nil
 		}
+	}
+	if st.held != nil {
+		// A cut-short line with nothing after it: the newest record was
+		// truncated (or the writer is half-way through it).
+		res.Broken = &Break{File: st.held.File, Line: st.held.Line, Reason: reasonNotJSON}
 	}
 	return res, nil
 }
@@ -111,9 +154,7 @@ func (st *chainState) verifyFile(ctx context.Context, name string, firstFile boo
 	errStop := errors.New("stop")
 	err = forEachLine(ctx, f, func(line []byte, size int, tooLong, _ bool) error {
 		lineNo++
-		reason := st.check(line, tooLong, lineNo == 1, firstFile)
-		if reason != "" {
-			brk = &Break{File: name, Line: lineNo, Reason: reason}
+		if brk = st.line(name, lineNo, line, tooLong, firstFile); brk != nil {
 			return errStop
 		}
 		return nil
@@ -124,31 +165,68 @@ func (st *chainState) verifyFile(ctx context.Context, name string, firstFile boo
 	return brk, nil
 }
 
+// line checks one line and returns the break it causes, if any. A line
+// that is not JSON but starts like a record is held until the next line:
+// when that one continues the chain from the record before the held line,
+// the held line was an interrupted write and is listed in skipped;
+// otherwise the break is reported at the held line.
+func (st *chainState) line(name string, lineNo int, line []byte, tooLong, firstFile bool) *Break {
+	held := st.held
+	st.held = nil
+	reason := st.check(line, tooLong, lineNo == 1, firstFile)
+	if reason == reasonNotJSON && held == nil && st.prev != "" && bytes.HasPrefix(line, []byte(`{"`)) {
+		// Looks like a record cut short; check does not advance the state
+		// on a failure, so the next line decides.
+		st.held = &Break{File: name, Line: lineNo,
+			Reason: "partial line from an interrupted write, not covered by the chain (the next record continues from the record before it)"}
+		return nil
+	}
+	if held != nil {
+		// Accept the held line only when this record verified and chains
+		// from the record before it (not from the held line).
+		if reason != "" || !st.chainedFromPrev {
+			return &Break{File: held.File, Line: held.Line, Reason: reasonNotJSON}
+		}
+		st.skipped = append(st.skipped, *held)
+	}
+	if reason != "" {
+		return &Break{File: name, Line: lineNo, Reason: reason}
+	}
+	if st.anchor != "" && st.prev == st.anchor {
+		st.anchored = true
+	}
+	return nil
+}
+
 // check verifies one line against the state and advances it. It returns ""
 // when the record is intact, else what is wrong.
 func (st *chainState) check(line []byte, tooLong, firstInFile, firstFile bool) string {
+	st.chainedFromPrev = false
 	if tooLong {
 		return fmt.Sprintf("line longer than %d bytes (foreign line)", maxLineBytes)
 	}
-	rec, err := parseRecord(line)
-	if err != nil {
-		return "not JSON (truncated or foreign line)"
+	var rec chainFields
+	if err := json.Unmarshal(line, &rec); err != nil {
+		// Unmarshal checks the whole line is valid JSON before decoding;
+		// the members read are RawMessage, so no type error is possible
+		// and any error means the line is not one JSON object.
+		return reasonNotJSON
 	}
-	if !rec.has("chain") {
+	if rec.Chain == nil {
 		return "missing chain"
 	}
 	body, got, ok := splitChain(line)
 	if !ok {
 		return `malformed chain (want "chain":"<64 lower-case hex>" as the last member)`
 	}
-	seq, ok := rec.int("seq")
-	if !ok || seq < 1 {
-		if !rec.has("seq") {
+	seq, err := strconv.ParseInt(string(rec.Seq), 10, 64)
+	if err != nil || seq < 1 {
+		if rec.Seq == nil {
 			return "missing seq"
 		}
-		return fmt.Sprintf("invalid seq %s", clean(rec.text("seq")))
+		return fmt.Sprintf("invalid seq %s", clean(string(rec.Seq)))
 	}
-	prevField, hasPrevField := rec.strOK("prev_chain")
+	prevField, hasPrevField := rawString(rec.PrevChain)
 
 	// Which predecessor does this record's chain commit to?
 	switch {
@@ -176,11 +254,12 @@ func (st *chainState) check(line []byte, tooLong, firstInFile, firstFile bool) s
 		if r := seqProblem(seq, st.prevSeq, firstInFile || hasPrevField); r != "" {
 			return r
 		}
+		st.chainedFromPrev = true
 	case st.mac(zeroChain, body) == got:
 		// A new chain: allowed only for a startup or rotation record that
 		// names the previous record's chain, so nothing can be cut out
 		// between them.
-		ev := rec.event()
+		ev, _ := rawString(rec.Event)
 		switch {
 		case (ev == "startup" || ev == "audit_rotated") && prevField == st.prev:
 			if r := seqProblem(seq, st.prevSeq, true); r != "" {
@@ -222,14 +301,43 @@ func seqProblem(seq, prev int64, restart bool) string {
 	}
 }
 
+// chainFields are the members Verify reads from a line. They are kept raw
+// so that decoding never fails on a member's type: what matters is the
+// HMAC over the line's bytes, which no one without the key can forge, so
+// these members only choose which predecessor to check the MAC against and
+// word the reason of a break.
+type chainFields struct {
+	Event     json.RawMessage `json:"event"`
+	Seq       json.RawMessage `json:"seq"`
+	PrevChain json.RawMessage `json:"prev_chain"`
+	Chain     json.RawMessage `json:"chain"`
+}
+
+// rawString decodes a raw member that should be a JSON string; ok is false
+// when it is absent or not a string.
+func rawString(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
 // mac computes the chain value for a record: lower-hex
 // HMAC-SHA256(key, P + "\n" + body), P being the previous chain's hex text.
 func (st *chainState) mac(p string, body []byte) string {
-	m := hmac.New(sha256.New, st.key)
+	if st.hm == nil {
+		st.hm = hmac.New(sha256.New, st.key)
+	}
+	m := st.hm
+	m.Reset()
 	m.Write([]byte(p))
 	m.Write([]byte{'\n'})
 	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
+	return hex.EncodeToString(m.Sum(st.sum[:0]))
 }
 
 // splitChain cuts the chain member off line. It returns the line without it
@@ -280,18 +388,24 @@ func readKeyFile(path string) ([]byte, error) {
 	return key, nil
 }
 
-const verifyUsage = `Usage: jwtgate audit verify --key-file K FILE...
+const verifyUsage = `Usage: jwtgate audit verify --key-file K [--anchor CHAIN] FILE...
 
 Checks the tamper-evident HMAC chain of audit log files (SPEC §6). Give the
 files oldest first (rotated files, then the current one). Prints the first
-broken record as FILE:LINE: what, and exits 1 if the chain is broken.`
+broken record as FILE:LINE: what, and exits 1 if the chain is broken.
+
+A chain cannot show that its newest records were removed. Keep a copy of the
+last chain value off the host (the "last chain" this command prints, or
+the chain member of the file's last line) and pass it later as --anchor: the
+check then also fails unless a record with that chain is still present.`
 
 // VerifyCommand runs `jwtgate audit verify`. It returns the exit code: 0 when
-// the chain is intact, 1 when it is broken or cannot be checked, 2 for bad
-// usage.
+// the chain is intact (and holds the --anchor record, when given), 1 when it
+// is broken or cannot be checked, 2 for bad usage.
 func VerifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("audit verify", verifyUsage, stderr)
 	keyFile := fs.String("key-file", "", "`file` holding the chain key's raw bytes (at least 32)")
+	anchor := fs.String("anchor", "", "a `chain` value (64 hex) saved earlier; fail unless a record with it is still present")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -301,15 +415,22 @@ func VerifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fs.Usage()
 		return exitUsage
 	}
+	if *anchor != "" && !isChainHex(*anchor) {
+		fmt.Fprintln(stderr, "jwtgate audit verify: --anchor: want a chain value, 64 lower-case hex digits")
+		return exitUsage
+	}
 	key, err := readKeyFile(*keyFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "jwtgate audit verify: %v\n", err)
 		return exitFailure
 	}
-	res, err := verify(ctx, key, files)
+	res, err := verify(ctx, key, files, *anchor)
 	if err != nil {
 		fmt.Fprintf(stderr, "jwtgate audit verify: %v\n", err)
 		return exitFailure
+	}
+	for _, sk := range res.Skipped {
+		fmt.Fprintf(stderr, "warning: %s\n", sk.String())
 	}
 	if res.Broken != nil {
 		fmt.Fprintln(stdout, res.Broken.String())
@@ -323,10 +444,18 @@ func VerifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "note: %s starts by continuing an earlier chain (prev_chain %s…) that was not given; records before it were not checked\n",
 			files[0], res.ContinuesFrom[:16])
 	}
+	if *anchor != "" && !res.AnchorFound {
+		fmt.Fprintf(stdout, "anchor %s not found: the records up to it were removed, or the files given do not reach it\n", *anchor)
+		fmt.Fprintf(stderr, "chain intact but anchor missing: %d records checked\n", res.Records)
+		return exitFailure
+	}
 	last := "(none)"
 	if res.LastChain != "" {
-		last = res.LastChain[:16] + "…"
+		last = fmt.Sprintf("%s (seq %d)", res.LastChain, res.LastSeq)
 	}
 	fmt.Fprintf(stdout, "ok: %d records in %d files, chain intact, last chain %s\n", res.Records, res.Files, last)
+	if *anchor != "" {
+		fmt.Fprintf(stdout, "anchor %s found\n", *anchor)
+	}
 	return exitOK
 }

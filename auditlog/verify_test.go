@@ -301,7 +301,7 @@ func TestVerifyCommand(t *testing.T) {
 		wantStderr string // substring
 	}{
 		{"intact", append([]string{"--key-file", keyFile}, files...), 0,
-			"ok: 16 records in 3 files, chain intact, last chain " + w.prev[:16] + "…\n", ""},
+			"ok: 16 records in 3 files, chain intact, last chain " + w.prev + " (seq 5)\n", ""},
 		{"flags-after-files", append(slices.Clone(files), "--key-file", keyFile), 0, "ok: 16 records", ""},
 		{"broken", []string{"--key-file", keyFile, tampered}, 1, tampered + ":5: chain mismatch", "4 records before it are intact"},
 		{"short-key", []string{"--key-file", shortKey, files[0]}, 1, "", "need at least 32"},

@@ -23,6 +23,8 @@ func setTestSecrets(t *testing.T) {
 	url32 := []byte{0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff}
 	t.Setenv("JWTGATE_TEST_SECRET_32", string(b32))
 	t.Setenv("JWTGATE_TEST_SECRET_31", string(b32[:31]))
+	t.Setenv("JWTGATE_TEST_SECRET_40", strings.Repeat("k", 40))
+	t.Setenv("JWTGATE_TEST_SECRET_64", strings.Repeat("k", 64))
 	t.Setenv("JWTGATE_TEST_B64_32", "base64:"+base64.StdEncoding.EncodeToString(b32))
 	t.Setenv("JWTGATE_TEST_B64_31", "base64:"+base64.StdEncoding.EncodeToString(b32[:31]))
 	t.Setenv("JWTGATE_TEST_B64URL_32", "base64:"+base64.RawURLEncoding.EncodeToString(url32))

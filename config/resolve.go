@@ -27,9 +27,10 @@ const minRSABits = 2048
 // secret resolves an HMAC secret from secret_env or secret_file and checks
 // its length. Messages give the secret's length, never its bytes.
 func (v *validator) secret(kb string, k *StaticKey) {
+	min := minSecretBytes(k.Alg)
 	if !v.apply {
-		if k.secret != nil && len(k.secret) < MinHMACSecretBytes {
-			v.errorf(kb, "the secret is %d bytes; HMAC secrets must be at least %d bytes", len(k.secret), MinHMACSecretBytes)
+		if k.secret != nil && len(k.secret) < min {
+			v.errorf(kb, "the secret is %d bytes; %s secrets must be at least %d bytes", len(k.secret), algOrHMAC(k.Alg), min)
 		}
 		return
 	}
@@ -57,11 +58,31 @@ func (v *validator) secret(kb string, k *StaticKey) {
 		v.errorf(path, "the value starts with \"base64:\" but the rest is not valid base64; write base64: followed by the standard or URL-safe base64 of the secret")
 		return
 	}
-	if len(secret) < MinHMACSecretBytes {
-		v.errorf(path, "the secret is %d bytes; HMAC secrets must be at least %d bytes, generate one with: openssl rand -base64 32 (and prefix it with base64:)", len(secret), MinHMACSecretBytes)
+	if len(secret) < min {
+		v.errorf(path, "the secret is %d bytes; %s secrets must be at least %d bytes, generate one with: openssl rand -base64 %d (and prefix it with base64:)", len(secret), algOrHMAC(k.Alg), min, min)
 		return
 	}
 	k.secret = secret
+}
+
+// minSecretBytes is the shortest secret for an HMAC alg: 32 bytes (SPEC
+// §2), and at least the hash size (RFC 7518 §3.2: 48 for HS384, 64 for
+// HS512).
+func minSecretBytes(alg string) int {
+	switch alg {
+	case "HS384":
+		return 48
+	case "HS512":
+		return 64
+	}
+	return MinHMACSecretBytes
+}
+
+func algOrHMAC(alg string) string {
+	if alg == "HS384" || alg == "HS512" {
+		return alg
+	}
+	return "HMAC"
 }
 
 // decodeSecret returns a secret's bytes: as they are, or, after a

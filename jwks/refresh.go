@@ -294,8 +294,8 @@ func staticEntries(keys []staticKey) ([]*entry, error) {
 			switch {
 			case algBit(k.alg)&algsHMAC == 0:
 				err = fmt.Errorf("hmac secret needs alg HS256, HS384 or HS512, got %q", k.alg)
-			case len(k.secret) < config.MinHMACSecretBytes:
-				err = fmt.Errorf("hmac secret is %d bytes, minimum %d", len(k.secret), config.MinHMACSecretBytes)
+			case len(k.secret) < hmacMinBytes(k.alg):
+				err = fmt.Errorf("hmac secret is %d bytes, minimum %d for %s (RFC 7518 §3.2: at least the hash size)", len(k.secret), hmacMinBytes(k.alg), k.alg)
 			default:
 				e, err = newEntry(append([]byte(nil), k.secret...), k.kid, k.alg, "", true)
 			}
@@ -314,4 +314,18 @@ func staticEntries(keys []staticKey) ([]*entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// hmacMinBytes is the shortest secret usable with an HMAC alg: the hash
+// output size (RFC 7518 §3.2: "a key of the same size as the hash output
+// ... or larger MUST be used"), and never under config.MinHMACSecretBytes.
+func hmacMinBytes(alg string) int {
+	n := config.MinHMACSecretBytes
+	switch alg {
+	case "HS384":
+		n = max(n, 48)
+	case "HS512":
+		n = max(n, 64)
+	}
+	return n
 }

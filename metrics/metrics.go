@@ -26,6 +26,7 @@ type Metrics struct {
 	jwksAge          *prometheus.GaugeVec
 	configReloads    *prometheus.CounterVec
 	auditSource      atomic.Pointer[func() (written, dropped uint64)]
+	auditWaitSource  atomic.Pointer[func() (waits, nanos uint64)]
 	cacheHits        prometheus.Counter
 	cacheMisses      prometheus.Counter
 	suspicious       *prometheus.CounterVec
@@ -67,6 +68,12 @@ func New() *Metrics {
 	auditDropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "jwtgate_audit_dropped_total", Help: "Audit records dropped (on_write_error: drop only).",
 	}, func() float64 { _, d := m.audit(); return float64(d) })
+	auditWaits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "jwtgate_audit_waits_total", Help: "Audit records whose caller waited for the sink (on_write_error: block).",
+	}, func() float64 { n, _ := m.auditWait(); return float64(n) })
+	auditWaitSeconds := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "jwtgate_audit_wait_seconds_total", Help: "Total time requests waited for the audit sink (on_write_error: block).",
+	}, func() float64 { _, ns := m.auditWait(); return float64(ns) / 1e9 })
 	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "jwtgate_token_cache_hits_total", Help: "Token checks answered from the verified-token cache.",
 	})
@@ -77,7 +84,7 @@ func New() *Metrics {
 		Name: "jwtgate_suspicious_total", Help: "Requests that look like attacks, by kind (the audit reason or identity_header_spoofed).",
 	}, []string{"kind"})
 	m.Registry.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.jwksRefresh, m.jwksKeys,
-		m.jwksAge, m.configReloads, auditRecords, auditDropped, m.cacheHits, m.cacheMisses, m.suspicious,
+		m.jwksAge, m.configReloads, auditRecords, auditDropped, auditWaits, auditWaitSeconds, m.cacheHits, m.cacheMisses, m.suspicious,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -141,6 +148,17 @@ func (m *Metrics) ConfigReload(result string) { m.configReloads.WithLabelValues(
 // SetAuditSource names the function that reports the audit writer's
 // running totals of written and dropped records.
 func (m *Metrics) SetAuditSource(f func() (written, dropped uint64)) { m.auditSource.Store(&f) }
+
+// SetAuditWaitSource names the function that reports how many audit
+// records waited for the sink and for how long in total (nanoseconds).
+func (m *Metrics) SetAuditWaitSource(f func() (waits, nanos uint64)) { m.auditWaitSource.Store(&f) }
+
+func (m *Metrics) auditWait() (waits, nanos uint64) {
+	if f := m.auditWaitSource.Load(); f != nil {
+		return (*f)()
+	}
+	return 0, 0
+}
 
 func (m *Metrics) audit() (written, dropped uint64) {
 	if f := m.auditSource.Load(); f != nil {

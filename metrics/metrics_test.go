@@ -22,6 +22,7 @@ func TestEverySpecSeriesExposed(t *testing.T) {
 	m.CacheMiss()
 	m.Suspicious("signature_invalid")
 	m.SetAuditSource(func() (uint64, uint64) { return 7, 1 })
+	m.SetAuditWaitSource(func() (uint64, uint64) { return 3, 1500000000 })
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -38,6 +39,8 @@ func TestEverySpecSeriesExposed(t *testing.T) {
 		`jwtgate_config_reloads_total{result="error"} 0`,
 		`jwtgate_audit_records_total 7`,
 		`jwtgate_audit_dropped_total 1`,
+		`jwtgate_audit_waits_total 3`,
+		`jwtgate_audit_wait_seconds_total 1.5`,
 		`jwtgate_token_cache_hits_total 1`,
 		`jwtgate_token_cache_misses_total 1`,
 		`jwtgate_suspicious_total{kind="signature_invalid"} 1`,

@@ -46,7 +46,7 @@ var sharedBuffers = &bufferPool{p: sync.Pool{New: func() any { v := make([]byte,
 func (g *Gateway) newReverseProxy(rt *routeRT, h2c bool) *httputil.ReverseProxy {
 	var tr http.RoundTripper = g.deps.Transport
 	if tr == nil {
-		tr = newTransport(rt.cfg.Upstream.Timeout, h2c)
+		tr = g.transport(rt.cfg.Upstream.Timeout, h2c)
 	}
 	return &httputil.ReverseProxy{
 		Rewrite:       g.rewrite,
@@ -91,16 +91,14 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	if base := strings.TrimSuffix(rt.target.EscapedPath(), "/"); base != "" {
 		fwd = base + fwd
 	}
-	out.URL.RawPath = ""
+	// RawPath carries the exact bytes: Go's own escaping would rewrite
+	// sub-delims such as "!" or "*" and the backend would then receive a
+	// path other than the one that was authorised.
+	out.URL.Path, out.URL.RawPath = fwd, fwd
 	if strings.IndexByte(fwd, '%') >= 0 {
-		dec, err := url.PathUnescape(fwd)
-		if err == nil {
-			out.URL.Path, out.URL.RawPath = dec, fwd
-		} else {
-			out.URL.Path = fwd
+		if dec, err := url.PathUnescape(fwd); err == nil {
+			out.URL.Path = dec
 		}
-	} else {
-		out.URL.Path = fwd
 	}
 
 	h := out.Header

@@ -73,6 +73,18 @@ type Gateway struct {
 	// pool owns the key sources, keyed by a fingerprint of their config,
 	// so a reload keeps the keys of unchanged providers.
 	pool map[string]*pooled
+	// transports are the upstream transports by (timeout, h2c): routes
+	// share them, and a reload reuses them, so keep-alive connections
+	// survive reloads and retired ones are closed, not leaked.
+	transports map[transportKey]*http.Transport
+	// prevTransports are the previous Gateway's, offered for reuse while
+	// building; nil afterwards.
+	prevTransports map[transportKey]*http.Transport
+}
+
+type transportKey struct {
+	timeout time.Duration
+	h2c     bool
 }
 
 type pooled struct {
@@ -142,16 +154,17 @@ func Build(ctx context.Context, cfg *config.Config, deps Deps, prev *Gateway) (_
 		deps.Now = time.Now
 	}
 	g := &Gateway{
-		cfg:       cfg,
-		deps:      deps,
-		providers: make(map[string]*providerRT, len(cfg.Providers)),
-		byIssuer:  make(map[string]*providerRT, len(cfg.Providers)),
-		allAlgs:   map[string]bool{},
-		pathOpts:  route.Options{AllowEncodedSlashes: cfg.Server.AllowEncodedSlashes, AllowPathParams: cfg.Server.AllowPathParams},
-		trusted:   cfg.Server.TrustedPrefixes(),
-		identity:  map[string]bool{},
-		pool:      map[string]*pooled{},
-		cache:     newTokenCache(defaultCacheEntries, defaultCacheBytes),
+		cfg:        cfg,
+		deps:       deps,
+		providers:  make(map[string]*providerRT, len(cfg.Providers)),
+		byIssuer:   make(map[string]*providerRT, len(cfg.Providers)),
+		allAlgs:    map[string]bool{},
+		pathOpts:   route.Options{AllowEncodedSlashes: cfg.Server.AllowEncodedSlashes, AllowPathParams: cfg.Server.AllowPathParams},
+		trusted:    cfg.Server.TrustedPrefixes(),
+		identity:   map[string]bool{},
+		pool:       map[string]*pooled{},
+		transports: map[transportKey]*http.Transport{},
+		cache:      newTokenCache(defaultCacheEntries, defaultCacheBytes),
 	}
 	defer func() {
 		if err != nil {
@@ -163,6 +176,10 @@ func Build(ctx context.Context, cfg *config.Config, deps Deps, prev *Gateway) (_
 	}
 	if err := g.buildProviders(ctx, prev); err != nil {
 		return nil, err
+	}
+	g.prevTransports = nil
+	if prev != nil {
+		g.prevTransports = prev.transports
 	}
 	if g.table, err = route.New(cfg.Routes); err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
@@ -181,6 +198,7 @@ func Build(ctx context.Context, cfg *config.Config, deps Deps, prev *Gateway) (_
 		}
 		g.auditClaims = append(g.auditClaims, auditClaim{name: name, path: p})
 	}
+	g.prevTransports = nil
 	return g, nil
 }
 
@@ -197,6 +215,29 @@ func (g *Gateway) Retire(next *Gateway) {
 		p.cancel()
 		p.src.Close()
 	}
+	for k, t := range g.transports {
+		if next != nil && next.transports[k] == t {
+			continue
+		}
+		// Idle connections close now; busy ones when their requests end
+		// and the transport is collected (in-flight requests keep it).
+		t.CloseIdleConnections()
+	}
+}
+
+// transport returns the shared upstream transport for a timeout and mode,
+// reusing the previous Gateway's when it has one.
+func (g *Gateway) transport(timeout time.Duration, h2c bool) *http.Transport {
+	k := transportKey{timeout, h2c}
+	if t := g.transports[k]; t != nil {
+		return t
+	}
+	t := g.prevTransports[k]
+	if t == nil {
+		t = newTransport(timeout, h2c)
+	}
+	g.transports[k] = t
+	return t
 }
 
 // fingerprint identifies a provider's config including its resolved

@@ -117,6 +117,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = x.body
 	}
 	x.spoofed = g.hasIdentityHeader(r.Header)
+	if r.ProtoMajor == 1 && offersH2C(r.Header) {
+		// The gateway never switches to h2c by upgrade, and forwarding the
+		// offer would let a backend that does switch the connection to
+		// HTTP/2 and take every later request on it unchecked (h2c
+		// smuggling). The request is served as ordinary HTTP/1.1.
+		r.Header.Del("Upgrade")
+		r.Header.Del("Http2-Settings")
+	}
 
 	d, aborted := h.serveAborting(sw, r, x)
 	if d != nil {
@@ -407,6 +415,18 @@ func validRequestID(v string) bool {
 		}
 	}
 	return true
+}
+
+// offersH2C reports whether the request offers an upgrade to h2c.
+func offersH2C(h http.Header) bool {
+	for _, v := range h["Upgrade"] {
+		for p := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "h2c") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hasIdentityHeader reports whether the client sent a header the gateway

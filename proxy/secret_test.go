@@ -96,7 +96,9 @@ func TestNoRawTokenInOutput(t *testing.T) {
 func TestClaimValueLogInjection(t *testing.T) {
 	e := newEnv(t)
 	const inject = "x\n{\"event\":\"forged\",\"decision\":\"allow\"}\r\n\u2028"
-	tok := e.rs256(map[string]any{"sub": inject, "email": inject, "jti": inject})
+	// sub and jti are identity claims: control characters in them are
+	// refused (TestUnsafeTextInIdentityClaimsRejected); email is not.
+	tok := e.rs256(map[string]any{"email": inject})
 	requests := []struct {
 		path  string
 		token string
@@ -137,8 +139,8 @@ func TestClaimValueLogInjection(t *testing.T) {
 		t.Errorf("%d request records for %d requests", n, len(requests))
 	}
 	recs := e.requestRecords()
-	if recs[0]["sub"] != inject {
-		t.Errorf("claim value not kept verbatim as a JSON string: %q", recs[0]["sub"])
+	if recs[0]["email"] != inject {
+		t.Errorf("claim value not kept verbatim as a JSON string: %q", recs[0]["email"])
 	}
 	for _, line := range strings.Split(strings.TrimRight(e.logs.String(), "\n"), "\n") {
 		if line == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -37,7 +38,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "jwtgate serve -c gateway.yaml [--watch] [--log-level info]", stderr)
 	path := fs.String("c", "gateway.yaml", "config file")
 	fs.StringVar(path, "config", "gateway.yaml", "config file (same as -c)")
-	watch := fs.Bool("watch", false, "reload when the config file changes (also on SIGHUP)")
+	watch := fs.Bool("watch", false, "reload when the config file, or the TLS certificate or key, changes (SIGHUP always reloads)")
 	level := fs.String("log-level", "info", "operational log level: debug, info, warn, error")
 	if code, done := parseFlags(fs, args); done {
 		return code
@@ -102,6 +103,10 @@ type server struct {
 	cert     atomic.Pointer[tls.Certificate]
 	ready    atomic.Bool
 	path     string
+	// hup receives SIGHUP; registered in startServer, so a SIGHUP that
+	// arrives once the listeners are open reloads instead of killing the
+	// process. Nil with NoSignals.
+	hup chan os.Signal
 
 	// Refresh events that arrive before the startup record is written
 	// (the first key fetches happen while the Gateway is built) wait here,
@@ -120,6 +125,7 @@ func startServer(ctx context.Context, cfg *config.Config, opts serverOptions) (*
 	}
 	s.audit = aw
 	s.metrics.SetAuditSource(func() (uint64, uint64) { return aw.Written(), aw.Dropped() })
+	s.metrics.SetAuditWaitSource(func() (uint64, uint64) { return aw.Waits(), aw.WaitNanos() })
 
 	// Key sources live until shutdown (or until a reload retires them),
 	// not until the signal context ends: in-flight requests still need them.
@@ -131,6 +137,14 @@ func startServer(ctx context.Context, cfg *config.Config, opts serverOptions) (*
 		return nil, err
 	}
 	s.handler = proxy.NewHandler(g)
+	// Listen before the startup record: a process that cannot bind its
+	// ports never claims in the audit trail to have started.
+	if err := s.listen(cfg); err != nil {
+		g.Retire(nil)
+		s.cancel()
+		_ = aw.Close()
+		return nil, err
+	}
 	aw.Startup(startupInfo(g, version))
 	s.evMu.Lock()
 	s.evReady = true
@@ -140,12 +154,9 @@ func startServer(ctx context.Context, cfg *config.Config, opts serverOptions) (*
 		s.recordRefresh(ev)
 	}
 	s.evMu.Unlock()
-
-	if err := s.listen(cfg); err != nil {
-		g.Retire(nil)
-		s.cancel()
-		_ = aw.Close()
-		return nil, err
+	if !opts.NoSignals {
+		s.hup = make(chan os.Signal, 1)
+		signal.Notify(s.hup, syscall.SIGHUP)
 	}
 	s.ready.Store(true)
 	return s, nil
@@ -185,7 +196,7 @@ func (s *server) recordRefresh(ev jwks.RefreshEvent) {
 func (s *server) listen(cfg *config.Config) error {
 	sc := cfg.Server
 	s.public = &http.Server{
-		Handler:           s.handler,
+		Handler:           s.handler, // refuses h2c upgrade offers itself (proxy.Handler)
 		ReadHeaderTimeout: sc.ReadHeaderTimeout,
 		IdleTimeout:       sc.IdleTimeout,
 		MaxHeaderBytes:    sc.MaxHeaderBytes,
@@ -196,13 +207,16 @@ func (s *server) listen(cfg *config.Config) error {
 		// when configured; HTTP/1.1 stays available.
 		s.public.Protocols = new(http.Protocols)
 		s.public.Protocols.SetHTTP1(true)
+		s.public.Protocols.SetHTTP2(true) // over TLS, when server.tls is set too
 		s.public.Protocols.SetUnencryptedHTTP2(true)
 	}
 	if sc.TLS != nil {
-		if err := s.loadCert(sc.TLS); err != nil {
+		if _, err := s.loadCert(sc.TLS); err != nil {
 			return err
 		}
 		s.public.TLSConfig = &tls.Config{
+			// TLS 1.0 and 1.1 are refused; Go's default cipher suites and
+			// curves for 1.2 are the modern set (ECDHE, AEAD only).
 			MinVersion: tls.VersionTLS12,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return s.cert.Load(), nil
@@ -223,18 +237,52 @@ func (s *server) listen(cfg *config.Config) error {
 		}
 	}
 	if s.adminLn != nil {
-		s.admin = &http.Server{Handler: s.adminMux(cfg.Admin.Pprof), ReadHeaderTimeout: 5 * time.Second}
+		s.admin = &http.Server{Handler: s.adminMux(cfg.Admin.Pprof), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	}
 	return nil
 }
 
-func (s *server) loadCert(t *config.TLS) error {
+// loadCert reads the certificate and key and makes them the ones new TLS
+// connections get. changed is false when the files hold the certificate
+// already in use.
+func (s *server) loadCert(t *config.TLS) (changed bool, err error) {
 	c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 	if err != nil {
-		return fmt.Errorf("server.tls: %w", err)
+		return false, fmt.Errorf("server.tls: %w", err)
 	}
+	old := s.cert.Load()
 	s.cert.Store(&c)
-	return nil
+	return old == nil || !sameChain(old.Certificate, c.Certificate), nil
+}
+
+func sameChain(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// reloadCert reads server.tls of the config in use again, so that a
+// renewed certificate (cert-manager, certbot) takes effect on SIGHUP
+// without a restart and whether or not the YAML changed. A failure keeps
+// the old certificate.
+func (s *server) reloadCert(trigger string) {
+	t := s.handler.Current().Config().Server.TLS
+	if t == nil || s.public == nil || s.public.TLSConfig == nil {
+		return
+	}
+	changed, err := s.loadCert(t)
+	switch {
+	case err != nil:
+		s.log.Error().Err(err).Str("trigger", trigger).Msg("tls certificate reload failed; the old certificate stays")
+	case changed:
+		s.log.Info().Str("trigger", trigger).Str("cert_file", t.CertFile).Msg("tls certificate reloaded")
+	}
 }
 
 // run serves until ctx ends, reloading on SIGHUP (and file changes with
@@ -261,13 +309,11 @@ func (s *server) run(ctx context.Context) int {
 	}
 	s.log.Info().Str("address", s.pubLn.Addr().String()).Str("config_version", s.handler.Current().Config().Version).Msg("jwtgate serving")
 
-	hup := make(chan os.Signal, 1)
-	if !s.opts.NoSignals {
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
+	if s.hup != nil {
+		defer signal.Stop(s.hup)
 	}
 	if s.opts.Watch {
-		stopWatch, err := watchConfig(ctx, s.path, s.log, func() { s.reload("watch") })
+		stopWatch, err := watchFiles(ctx, s.watchedFiles, s.log, func() { s.reload("watch") })
 		if err != nil {
 			s.log.Error().Err(err).Msg("--watch disabled")
 		} else {
@@ -280,7 +326,7 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-hup:
+		case <-s.hup: // nil with NoSignals: never ready
 			s.reload("sighup")
 		case err := <-errc:
 			s.log.Error().Err(err).Msg("listener failed")
@@ -317,12 +363,29 @@ func (s *server) shutdown(reason string) {
 	s.log.Info().Msg("jwtgate stopped")
 }
 
-// reload loads the config file again and swaps it in when valid. An
-// invalid file is rejected and the old config keeps serving; either way the
-// attempt is logged, counted and audited.
+// watchedFiles are the files --watch follows: the config and the TLS
+// certificate and key of the config in use.
+func (s *server) watchedFiles() []string {
+	files := []string{s.path}
+	if t := s.handler.Current().Config().Server.TLS; t != nil {
+		files = append(files, t.CertFile, t.KeyFile)
+	}
+	return files
+}
+
+// reload loads the config file again and swaps it in when valid, then
+// reads the TLS certificate and key again. An invalid file is rejected and
+// the old config keeps serving; either way the attempt is logged, counted
+// and audited. The certificate is reloaded in both cases, from the config
+// that serves afterwards.
 func (s *server) reload(trigger string) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	s.reloadConfig(trigger)
+	s.reloadCert(trigger)
+}
+
+func (s *server) reloadConfig(trigger string) {
 	old := s.handler.Current()
 	oldVer := old.Config().Version
 	fail := func(newVer string, err error) {
@@ -338,8 +401,8 @@ func (s *server) reload(trigger string) {
 	if cfg.Version == oldVer && trigger == "watch" {
 		return // an editor touched the file without changing it
 	}
-	if cfg.Server.Address != old.Config().Server.Address || cfg.Admin.Address != old.Config().Admin.Address {
-		s.log.Warn().Msg("server.address and admin.address changes take effect on restart")
+	if restartOnly(old.Config(), cfg) {
+		s.log.Warn().Msg("changes to server.address, server.tls (on or off), server.h2c, the server timeouts and limits, admin.address and admin.pprof take effect on restart")
 	}
 	g, err := proxy.Build(s.buildCtx, cfg, s.deps(), old)
 	if err != nil {
@@ -348,15 +411,24 @@ func (s *server) reload(trigger string) {
 	}
 	s.handler.Swap(g)
 	old.Retire(g)
-	s.audit.SetConfigVersion(cfg.Version)
-	if cfg.Server.TLS != nil {
-		if err := s.loadCert(cfg.Server.TLS); err != nil {
-			s.log.Error().Err(err).Msg("tls certificate reload failed; the old certificate stays")
+	for name := range old.Providers() {
+		if g.Config().ProviderByName(name) == nil {
+			s.metrics.ForgetProvider(name) // no stale key gauges for retired providers
 		}
 	}
+	s.audit.SetConfigVersion(cfg.Version)
 	s.metrics.ConfigReload("ok")
 	s.audit.ConfigReload(audit.ReloadInfo{Result: "ok", OldVersion: oldVer, NewVersion: cfg.Version})
 	s.log.Info().Str("trigger", trigger).Str("old_config_version", oldVer).Str("config_version", cfg.Version).Msg("config reloaded")
+}
+
+// restartOnly reports whether next changes listener settings that a reload
+// cannot apply to the running listeners.
+func restartOnly(prev, next *config.Config) bool {
+	a, b := prev.Server, next.Server
+	return a.Address != b.Address || (a.TLS == nil) != (b.TLS == nil) || a.H2C != b.H2C ||
+		a.ReadHeaderTimeout != b.ReadHeaderTimeout || a.IdleTimeout != b.IdleTimeout || a.MaxHeaderBytes != b.MaxHeaderBytes ||
+		prev.Admin != next.Admin
 }
 
 // fileVersion is config_version of whatever the file holds now, also when
