@@ -396,9 +396,6 @@ func FuzzRequestPath(f *testing.F) {
 			t.Fatalf("protected route %s reached with decision %s", rc.Name, rec.Decision)
 		}
 		got, _, _ := strings.Cut(gotURI, "?")
-		if p, err := route.CleanPath(got, opts); err == nil && p.Escaped != got && subDelimUnescaper.Replace(got) == p.Escaped {
-			t.Skip("BUG: forward.go leaves out.URL.RawPath empty for paths without '%', so net/url re-escapes sub-delims (! ' ( ) *) and the backend gets other bytes than were authorised; fix: always set out.URL.RawPath = fwd")
-		}
 		if p, err := route.CleanPath(got, opts); err != nil || p.Escaped != got {
 			t.Fatalf("backend received %q, not canonical (%+v, %v); client sent %q", got, p, err, target)
 		}
@@ -436,10 +433,6 @@ func FuzzRequestPath(f *testing.F) {
 		}
 	})
 }
-
-// subDelimUnescaper undoes net/url's escaping of the sub-delims it escapes
-// in paths.
-var subDelimUnescaper = strings.NewReplacer("%21", "!", "%27", "'", "%28", "(", "%29", ")", "%2A", "*")
 
 func mustURL(t *testing.T, s string) *url.URL {
 	u, err := url.Parse(s)
