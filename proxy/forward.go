@@ -172,7 +172,11 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	default:
 		d = deny(audit.ReasonUpstreamUnreachable, err)
 	}
-	g.deps.Logger.Warn().Err(err).Str("route", x.rt.name).Str("request_id", x.rec.RequestID).Str("reason", string(d.Reason)).Msg("upstream failed")
+	ev := g.deps.Logger.Warn()
+	if d.Reason == audit.ReasonClientClosed {
+		ev = g.deps.Logger.Debug() // the client left: not an upstream problem
+	}
+	ev.Str("component", "proxy").Err(err).Str("route", x.rt.name).Str("request_id", x.rec.RequestID).Str("reason", string(d.Reason)).Msg("upstream failed")
 	x.upErr = d
 }
 

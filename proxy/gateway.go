@@ -279,7 +279,7 @@ func (g *Gateway) buildProviders(ctx context.Context, prev *Gateway) error {
 			defer wg.Done()
 			pctx, cancel := context.WithCancel(ctx)
 			src, err := jwks.New(pctx, pc, jwks.Options{
-				Logger:    g.deps.Logger.With().Str("provider", pc.Name).Logger(),
+				Logger:    g.deps.Logger, // jwks adds component and provider
 				OnRefresh: g.deps.OnRefresh,
 				Now:       g.deps.Now,
 			})

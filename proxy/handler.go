@@ -301,7 +301,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, x *exchange, te
 		rec.Provider = te.p.name
 	}
 	d := deny(te.reason, te.err)
-	g.deps.Logger.Debug().Str("route", x.rt.name).Str("reason", string(te.reason)).AnErr("cause", te.err).Str("request_id", rec.RequestID).Msg("token refused")
+	g.deps.Logger.Debug().Str("component", "proxy").Str("route", x.rt.name).Str("reason", string(te.reason)).AnErr("cause", te.err).Str("request_id", rec.RequestID).Msg("token refused")
 	if x.rt.mode == config.ModeDryRun {
 		rec.Decision = audit.DecisionAnonymous
 		rec.Reason = d.Reason

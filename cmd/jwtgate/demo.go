@@ -143,7 +143,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) int {
 	audit := &gatedWriter{w: stdout}
 	defer audit.release()
 	logger := zerolog.New(zerolog.ConsoleWriter{Out: errw, NoColor: true, TimeFormat: "15:04:05"}).
-		Level(zerolog.InfoLevel).With().Timestamp().Str("component", "jwtgate").Logger()
+		Level(zerolog.InfoLevel).With().Timestamp().Str("service", "jwtgate").Logger()
 	s, err := startServer(dctx, cfg, serverOptions{Logger: logger, Stdout: audit, Public: pubLn, Admin: adminLn, NoSignals: true})
 	if err != nil {
 		fmt.Fprintf(errw, "demo: start gateway: %v\n", err)

@@ -52,7 +52,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serve: --log-level: %v\n", err)
 		return 2
 	}
-	logger := zerolog.New(stderr).Level(lvl).With().Timestamp().Str("component", "jwtgate").Logger()
+	logger := zerolog.New(stderr).Level(lvl).With().Timestamp().Str("service", "jwtgate").Logger()
 
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -119,7 +119,7 @@ type server struct {
 func startServer(ctx context.Context, cfg *config.Config, opts serverOptions) (*server, error) {
 	s := &server{opts: opts, log: opts.Logger, metrics: metrics.New(), started: time.Now(), path: cfg.Path}
 	s.metrics.Touch()
-	aw, err := audit.New(cfg.Audit, audit.Options{Stdout: opts.Stdout, ConfigVersion: cfg.Version, Logger: s.log.With().Str("component", "audit").Logger()})
+	aw, err := audit.New(cfg.Audit, audit.Options{Stdout: opts.Stdout, ConfigVersion: cfg.Version, Logger: s.log}) // audit adds its own component field
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -165,7 +165,7 @@ func startServer(ctx context.Context, cfg *config.Config, opts serverOptions) (*
 // deps are the collaborators every Gateway of this process shares.
 func (s *server) deps() proxy.Deps {
 	return proxy.Deps{
-		Logger:    s.log.With().Str("component", "proxy").Logger(),
+		Logger:    s.log, // proxy and jwks add their own component fields
 		Audit:     s.audit,
 		Metrics:   s.metrics,
 		OnRefresh: s.onRefresh,
