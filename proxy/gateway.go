@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -99,13 +100,15 @@ type auditClaim struct {
 
 // providerRT is a provider ready for token checks.
 type providerRT struct {
-	cfg    *config.Provider
-	name   string
-	keys   *jwks.Provider
-	parser *jwt.Parser
-	algs   map[string]bool
-	typs   map[string]bool // nil: typ not checked
-	skew   time.Duration
+	cfg  *config.Provider
+	name string
+	keys *jwks.Provider
+	// validator checks a verified token's claims (iss, aud any-of, exp
+	// required, nbf, iat not in the future, all with clock_skew).
+	validator *jwt.Validator
+	algs      map[string]bool
+	typs      map[string]bool // nil: typ not checked
+	skew      time.Duration
 }
 
 // routeRT is a route ready to serve.
@@ -241,11 +244,19 @@ func (g *Gateway) transport(timeout time.Duration, h2c bool) *http.Transport {
 }
 
 // fingerprint identifies a provider's config including its resolved
-// secrets and keys, so that any change causes a fresh key source.
+// secrets and keys and the contents of its jwks_file, so that any change
+// causes a fresh key source.
 func fingerprint(p *config.Provider) string {
 	h := sha256.New()
 	b, _ := json.Marshal(p)
 	h.Write(b)
+	if p.JWKSFile != "" {
+		// The file is read once per key source, so a changed file must
+		// make a new one on reload even when its path is unchanged.
+		if b, err := os.ReadFile(p.JWKSFile); err == nil {
+			h.Write(b)
+		}
+	}
 	for _, k := range p.Keys {
 		h.Write([]byte{0})
 		h.Write(k.Secret())
@@ -322,20 +333,20 @@ func (g *Gateway) buildProviders(ctx context.Context, prev *Gateway) error {
 				p.typs[normalizeTyp(t)] = true
 			}
 		}
+		// Every validation option set explicitly. Decoding options (JSON
+		// numbers, strict base64, the alg allow-list) are applied by
+		// parseJWS and decodeClaims before the validator runs.
 		opts := []jwt.ParserOption{
-			jwt.WithValidMethods(pc.Algorithms), // backstop: checked before the keyfunc runs
 			jwt.WithIssuer(pc.Issuer),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(pc.ClockSkew),
-			jwt.WithJSONNumber(),
-			jwt.WithStrictDecoding(),
 			jwt.WithTimeFunc(g.deps.Now),
 		}
 		if !pc.SkipAudienceCheck {
 			opts = append(opts, jwt.WithAudience(pc.Audiences...))
 		}
-		p.parser = jwt.NewParser(opts...)
+		p.validator = jwt.NewValidator(opts...)
 		g.providers[pc.Name] = p
 		g.byIssuer[pc.Issuer] = p
 	}

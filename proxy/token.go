@@ -852,10 +852,26 @@ func (g *Gateway) verify(ctx context.Context, rt *routeRT, raw string, now time.
 		return fail(audit.ReasonKeysUnavailable, fmt.Errorf("%w: %s", jwks.ErrKeysUnavailable, why))
 	}
 
-	// §3.5–3.6: key by kid, signature, then exp, nbf, iat, aud by
-	// golang-jwt. It decodes the same bytes into the same map again.
+	// §3.5–3.6: key by kid, then golang-jwt's own pieces: the signing
+	// method verifies the signature over the bytes as received, and the
+	// provider's Validator (built from the same parser options as a
+	// jwt.Parser: issuer, audience, exp required, iat, leeway, clock)
+	// checks the claims already decoded above. This is what
+	// Parser.ParseWithClaims does, without decoding the token a second time.
 	var info jwks.KeyInfo
-	if _, err := p.parser.ParseWithClaims(raw, claims, p.keyfunc(ctx, j, &info)); err != nil {
+	key, err := p.keyfunc(ctx, j, &info)(nil)
+	if err != nil {
+		return fail(classify(err), err)
+	}
+	m := jwt.GetSigningMethod(alg)
+	if m == nil {
+		return fail(audit.ReasonAlgorithmNotAllowed, fmt.Errorf("%w: %q has no signing method", ErrAlgorithmNotAllowed, te.alg))
+	}
+	if err := m.Verify(j.signingInput, j.sig, key); err != nil {
+		return fail(audit.ReasonSignatureInvalid, fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, err))
+	}
+	if err := p.validator.Validate(claims); err != nil {
+		err = fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err)
 		return fail(classify(err), err)
 	}
 	v := &verified{p: p, claims: claims, kid: j.kid, alg: alg, thumb: info.Thumbprint, iss: iss, sub: te.sub, size: len(raw)}
