@@ -242,11 +242,11 @@ func (g *Gateway) check(ctx context.Context, rt *routeRT, raw string, digest *[3
 		return nil, &tokenError{reason: audit.ReasonTokenTooLarge, err: fmt.Errorf("token of %d bytes exceeds %d", len(raw), rt.maxTokenBytes)}
 	}
 	if v := g.cache.get(digest); v != nil {
+		if g.deps.Metrics != nil {
+			g.deps.Metrics.CacheHit() // found; the time and route checks below may still refuse it
+		}
 		if err := g.checkCached(rt, v, now); err != nil {
 			return nil, err
-		}
-		if g.deps.Metrics != nil {
-			g.deps.Metrics.CacheHit()
 		}
 		return v, nil
 	}
