@@ -773,18 +773,28 @@ func (p *providerRT) verifySignature(ctx context.Context, raw string) (jwks.KeyI
 		return fail(audit.ReasonKeysUnavailable, fmt.Errorf("%w: %s", jwks.ErrKeysUnavailable, why))
 	}
 	var info jwks.KeyInfo
-	key, err := p.keyfunc(ctx, j, &info)(nil)
+	if reason, err := p.checkSignature(ctx, j, &info); err != nil {
+		return fail(reason, err)
+	}
+	return info, nil
+}
+
+// checkSignature resolves the key for the token's alg and kid and verifies
+// the signature over the bytes as received with golang-jwt's signing
+// method. info receives the key that verified it.
+func (p *providerRT) checkSignature(ctx context.Context, j *jwsParts, info *jwks.KeyInfo) (audit.Reason, error) {
+	key, err := p.keyfunc(ctx, j, info)(nil)
 	if err != nil {
-		return fail(classify(err), err)
+		return classify(err), err
 	}
 	m := jwt.GetSigningMethod(j.alg)
 	if m == nil {
-		return fail(audit.ReasonAlgorithmNotAllowed, fmt.Errorf("%w: %q has no signing method", ErrAlgorithmNotAllowed, te.alg))
+		return audit.ReasonAlgorithmNotAllowed, fmt.Errorf("%w: %q has no signing method", ErrAlgorithmNotAllowed, auditText(j.alg))
 	}
 	if err := m.Verify(j.signingInput, j.sig, key); err != nil {
-		return fail(audit.ReasonSignatureInvalid, fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, err))
+		return audit.ReasonSignatureInvalid, fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, err)
 	}
-	return info, nil
+	return "", nil
 }
 
 // verify is the full check of a token not in the cache, in SPEC §3 order:
@@ -859,16 +869,8 @@ func (g *Gateway) verify(ctx context.Context, rt *routeRT, raw string, now time.
 	// checks the claims already decoded above. This is what
 	// Parser.ParseWithClaims does, without decoding the token a second time.
 	var info jwks.KeyInfo
-	key, err := p.keyfunc(ctx, j, &info)(nil)
-	if err != nil {
-		return fail(classify(err), err)
-	}
-	m := jwt.GetSigningMethod(alg)
-	if m == nil {
-		return fail(audit.ReasonAlgorithmNotAllowed, fmt.Errorf("%w: %q has no signing method", ErrAlgorithmNotAllowed, te.alg))
-	}
-	if err := m.Verify(j.signingInput, j.sig, key); err != nil {
-		return fail(audit.ReasonSignatureInvalid, fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, err))
+	if reason, err := p.checkSignature(ctx, j, &info); err != nil {
+		return fail(reason, err)
 	}
 	if err := p.validator.Validate(claims); err != nil {
 		err = fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err)
