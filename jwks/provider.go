@@ -161,6 +161,7 @@ type snapshot struct {
 	expires time.Time // fetched + max_stale; zero for keys that never go stale
 	list    []*entry  // usable keys, in set order
 	byKID   map[string]*entry
+	gen     uint64 // bumped whenever a key is added or removed
 }
 
 // flight is one refresh in progress, shared by everyone waiting for it.
@@ -450,6 +451,11 @@ func (p *Provider) HasKeys() bool { return len(p.snap.Load().list) > 0 }
 
 // KeyCount returns the number of usable keys (jwtgate_jwks_keys).
 func (p *Provider) KeyCount() int { return len(p.snap.Load().list) }
+
+// Generation changes whenever the provider's key set gains or loses a
+// key. A result computed with the keys of one generation (the proxy's
+// verified-token cache) must not outlive it.
+func (p *Provider) Generation() uint64 { return p.snap.Load().gen }
 
 // LastGoodFetch returns when keys were last loaded successfully (for static
 // keys and files: when New loaded them), or the zero time if never

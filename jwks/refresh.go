@@ -183,8 +183,13 @@ func (p *Provider) apply(set parsedSet, trigger, src string) {
 			ns.byKID[e.info.KID] = e
 		}
 	}
-	old := p.snap.Swap(ns)
+	old := p.snap.Load()
 	added, removed := diff(old.list, ns.list)
+	ns.gen = old.gen
+	if len(added) > 0 || len(removed) > 0 {
+		ns.gen++
+	}
+	p.snap.Store(ns) // callers are serialized, so Load then Store is safe
 	if set.private > 0 {
 		p.log.Warn().Int("keys", set.private).Str("source", src).
 			Msg("jwk set publishes private key members; only the public parts are used")

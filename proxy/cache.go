@@ -68,6 +68,13 @@ func (c *tokenCache) put(d *[32]byte, v *verified) {
 	s := c.shard(d)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A key set that changed since v was verified may have removed its key,
+	// and the eviction for that removal may already have run. Checked under
+	// the shard lock, so an eviction either sees this entry or this check
+	// sees the new generation.
+	if v.p.keys.Generation() != v.gen {
+		return
+	}
 	if old, ok := s.m[*d]; ok { // replaced: take it out first, so the loop below cannot count it twice
 		delete(s.m, *d)
 		s.bytes -= old.cost()

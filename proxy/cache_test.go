@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"sync"
@@ -222,8 +223,8 @@ func shardAccounting(t *testing.T, c *tokenCache) {
 // again (two concurrent misses of one token both put it), and an entry
 // bigger than a shard is not stored.
 func TestTokenCacheBounded(t *testing.T) {
-	p := &providerRT{name: "main"}
-	entry := func(size int) *verified { return &verified{p: p, size: size, thumb: "t"} }
+	p := newEnv(t).handler.Current().providers["main"] // a real provider: put checks its key generation
+	entry := func(size int) *verified { return &verified{p: p, size: size, thumb: "t", gen: p.keys.Generation()} }
 	digest := func() [32]byte {
 		var b [32]byte
 		_, _ = rand.Read(b[:])
@@ -239,7 +240,7 @@ func TestTokenCacheBounded(t *testing.T) {
 		repeatedPut bool
 	}{
 		{name: "entry-bound", entries: 2 * cacheShards, bytes: 1 << 30, size: 100, puts: 5000, wantAtMost: 2 * cacheShards},
-		{name: "byte-bound", entries: 1 << 20, bytes: cacheShards * 2000, size: 200, puts: 5000, wantAtMost: 2 * cacheShards}, // 912 bytes each → 2 per shard
+		{name: "byte-bound", entries: 1 << 20, bytes: cacheShards * 2000, size: 200, puts: 5000, wantAtMost: 2 * cacheShards}, // 1,312 bytes each → 1 per shard
 		{name: "repeated-put-full-shard", entries: cacheShards, bytes: 1 << 30, size: 100, puts: 200, wantAtMost: cacheShards, repeatedPut: true},
 		{name: "oversized-entry-skipped", entries: 1 << 10, bytes: cacheShards * 1000, size: 1000, puts: 50, wantAtMost: 0},
 	}
@@ -324,5 +325,33 @@ func TestConcurrentRequestsShareCacheSafely(t *testing.T) {
 	shardAccounting(t, c)
 	if h, m := e.cacheCounts(); h+m != workers*each {
 		t.Errorf("hits %v + misses %v != %d requests", h, m, workers*each)
+	}
+}
+
+// TestVerificationRacingKeyRemovalNotCached: a token verified just before
+// a refresh removed its key must not enter the cache after the eviction
+// for that removal ran (the key generation changed in between).
+func TestVerificationRacingKeyRemovalNotCached(t *testing.T) {
+	e := newEnv(t)
+	g := e.handler.Current()
+	rt := g.routes[1]
+	raw := e.rs256(nil)
+	v, terr := g.verify(context.Background(), rt, raw, time.Now())
+	if terr != nil {
+		t.Fatal(terr)
+	}
+	// The provider's set loses rsa1; an unknown kid triggers the refresh.
+	e.jwks.setKeys(jwkOf("ec1", &ecKey.PublicKey, "ES256"))
+	before := v.p.keys.Generation()
+	if _, _, err := v.p.keys.Resolve(context.Background(), "RS256", "unknown-kid"); err == nil {
+		t.Fatal("unknown kid resolved")
+	}
+	if v.p.keys.Generation() == before {
+		t.Fatal("key generation did not change after the refresh removed a key")
+	}
+	d := digestOf(raw)
+	g.cache.put(&d, v)
+	if g.cache.get(&d) != nil {
+		t.Error("a token verified with a key that was removed meanwhile entered the cache")
 	}
 }

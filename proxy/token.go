@@ -220,6 +220,7 @@ type verified struct {
 	nbf    int64 // unix seconds; 0 when absent
 	size   int
 	scopes []string
+	gen    uint64 // the provider's key generation the token was verified under
 }
 
 // tokenError is a failed token check: its reason and the wrapped cause.
@@ -869,6 +870,7 @@ func (g *Gateway) verify(ctx context.Context, rt *routeRT, raw string, now time.
 	// checks the claims already decoded above. This is what
 	// Parser.ParseWithClaims does, without decoding the token a second time.
 	var info jwks.KeyInfo
+	gen := p.keys.Generation() // read before the key: see tokenCache.put
 	if reason, err := p.checkSignature(ctx, j, &info); err != nil {
 		return fail(reason, err)
 	}
@@ -876,7 +878,7 @@ func (g *Gateway) verify(ctx context.Context, rt *routeRT, raw string, now time.
 		err = fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err)
 		return fail(classify(err), err)
 	}
-	v := &verified{p: p, claims: claims, kid: j.kid, alg: alg, thumb: info.Thumbprint, iss: iss, sub: te.sub, size: len(raw)}
+	v := &verified{p: p, claims: claims, kid: j.kid, alg: alg, thumb: info.Thumbprint, iss: iss, sub: te.sub, size: len(raw), gen: gen}
 	v.scopes = policy.Scopes(claims, p.cfg.ScopeClaim)
 	if jti, ok := claims["jti"].(string); ok {
 		v.jti = jti
