@@ -12,7 +12,9 @@ import (
 type Decision string
 
 // Decisions. DecisionPublic is a route with auth mode off; DecisionAnonymous
-// is an optional route reached without a token.
+// is a request forwarded without a verified identity: an optional or
+// dry_run route reached without a (valid) token, or a tokenless CORS
+// preflight passed by cors_preflight: pass.
 const (
 	DecisionAllow     Decision = "allow"
 	DecisionDeny      Decision = "deny"

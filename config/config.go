@@ -17,6 +17,11 @@ const (
 	DefaultMaxHeaderBytes    = 32768
 	DefaultShutdownGrace     = 20 * time.Second
 
+	// DefaultBodyIdleTimeout cuts off a request body that stalls. Long
+	// enough for a mobile client on a poor link, short enough that a
+	// slow-body attacker cannot hold connections and upstream requests.
+	DefaultBodyIdleTimeout = 30 * time.Second
+
 	// DefaultRefreshInterval is how often a remote JWKS is fetched again.
 	// keyfunc's own default is one hour, too slow for key revocation.
 	DefaultRefreshInterval = 15 * time.Minute
@@ -57,6 +62,14 @@ const (
 	ModeDryRun   = "dry_run"
 )
 
+// CORS preflight policies (routes[].auth.cors_preflight).
+const (
+	// CORSPreflightCheck treats a preflight like any other request.
+	CORSPreflightCheck = "check"
+	// CORSPreflightPass forwards a tokenless preflight without a token check.
+	CORSPreflightPass = "pass"
+)
+
 // Config is a whole gateway configuration as loaded from one YAML file.
 type Config struct {
 	// Server configures the public listener.
@@ -90,6 +103,16 @@ type Server struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Defaults to 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// BodyIdleTimeout cuts off a request body that sends no bytes for this
+	// long: the connection is dropped, the upstream request ends and the
+	// audit record says client_closed, so a slow-body client cannot hold a
+	// connection and an upstream request open forever. Long uploads that
+	// keep sending are not affected: the timer restarts on every read. It
+	// applies while the body is read; idle keep-alive connections stay
+	// governed by IdleTimeout. gRPC calls are exempt: their streams may
+	// idle for long, and gRPC has deadlines and keepalives of its own.
+	// Defaults to 30s.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// MaxHeaderBytes caps the request header size in bytes. Defaults to 32768.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// TrustedProxies are CIDRs (or single addresses) whose X-Forwarded-For
@@ -281,6 +304,18 @@ type Auth struct {
 	Require Require `yaml:"require"`
 	// Forward controls what is passed to the upstream.
 	Forward Forward `yaml:"forward"`
+	// CORSPreflight is "check" (default) or "pass". With check, a CORS
+	// preflight is treated like any request: on a required route it needs
+	// a token and gets 401 without one, so a browser's cross-origin call
+	// fails before it starts. With pass, a preflight (method OPTIONS with
+	// non-empty Origin and Access-Control-Request-Method headers) that
+	// carries no token is forwarded without a token check, as Envoy's
+	// bypass_cors_preflight does: browsers never attach credentials to a
+	// preflight. A preflight carries no body the backend acts on, but the
+	// upstream answers it unauthenticated, so it must answer OPTIONS
+	// without side effects. A preflight that does carry a token is
+	// checked as usual. No effect with mode off.
+	CORSPreflight string `yaml:"cors_preflight"`
 }
 
 // Require is a set of requirements that must all hold.

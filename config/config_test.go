@@ -422,6 +422,7 @@ func TestDefaultsApplied(t *testing.T) {
 		{"server.address", cfg.Server.Address, DefaultAddress},
 		{"server.read_header_timeout", cfg.Server.ReadHeaderTimeout, DefaultReadHeaderTimeout},
 		{"server.idle_timeout", cfg.Server.IdleTimeout, DefaultIdleTimeout},
+		{"server.body_idle_timeout", cfg.Server.BodyIdleTimeout, DefaultBodyIdleTimeout},
 		{"server.max_header_bytes", cfg.Server.MaxHeaderBytes, DefaultMaxHeaderBytes},
 		{"server.shutdown_grace", cfg.Server.ShutdownGrace, DefaultShutdownGrace},
 		{"admin.address", cfg.Admin.Address, DefaultAdminAddress},
@@ -578,7 +579,7 @@ routes:
 	_, err := Parse([]byte(data), "")
 	ps := problemsOf(t, err)
 	want := []string{
-		"server.bogus_option: unknown field; the keys allowed here are address, allow_encoded_slashes, allow_path_params, h2c, idle_timeout, max_header_bytes, read_header_timeout, shutdown_grace, tls, trusted_proxies",
+		"server.bogus_option: unknown field; the keys allowed here are address, allow_encoded_slashes, allow_path_params, body_idle_timeout, h2c, idle_timeout, max_header_bytes, read_header_timeout, shutdown_grace, tls, trusted_proxies",
 		`server.max_header_bytes: cannot use "lots" as an integer`,
 		"routes[0].match.bogus_match: unknown field; the keys allowed here are host, methods, path, path_prefix",
 		`routes[0].upstream.timeout: cannot use 30 as a duration; write a number with a unit, such as "30s" or "15m"`,

@@ -14,6 +14,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&s.Address, DefaultAddress)
 	setDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&s.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&s.BodyIdleTimeout, DefaultBodyIdleTimeout)
 	setDefault(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setDefault(&s.ShutdownGrace, DefaultShutdownGrace)
 
@@ -41,6 +42,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setDefault(&r.Auth.Mode, ModeRequired)
+		setDefault(&r.Auth.CORSPreflight, CORSPreflightCheck)
 		setDefault(&r.Upstream.Timeout, DefaultUpstreamTimeout)
 	}
 

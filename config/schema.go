@@ -33,6 +33,7 @@ const durationPattern = `^\+?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s
 // the same values validation accepts (TestSchemaEnumsMatchValidation).
 var schemaEnums = map[string][]string{
 	"Auth.Mode":           {ModeRequired, ModeOptional, ModeOff, ModeDryRun},
+	"Auth.CORSPreflight":  {CORSPreflightCheck, CORSPreflightPass},
 	"Audit.Output":        {DefaultAuditOutput, "file"},
 	"Audit.OnWriteError":  {DefaultAuditOnWriteError, "drop"},
 	"Provider.Algorithms": knownAlgorithms,

@@ -496,10 +496,12 @@ func TestSchemaEnumsMatchValidation(t *testing.T) {
 	t.Setenv("SCHEMA_TEST_SECRET", "base64:"+base64.StdEncoding.EncodeToString(secret))
 	dir := t.TempDir()
 	cfgFor := func(field, value string) string {
-		mode, output, onErr, alg := "required", "stdout", "block", "RS256"
+		mode, cors, output, onErr, alg := "required", "check", "stdout", "block", "RS256"
 		switch field {
 		case "Auth.Mode":
 			mode = value
+		case "Auth.CORSPreflight":
+			cors = value
 		case "Audit.Output":
 			output = value
 		case "Audit.OnWriteError":
@@ -517,12 +519,12 @@ func TestSchemaEnumsMatchValidation(t *testing.T) {
 providers:
   - {name: p, issuer: https://idp.example.com/, audiences: [api], algorithms: [%s], %s}
 routes:
-  - {name: r, match: {path: /r}, upstream: {url: "http://127.0.0.1:9001"}, auth: {mode: %q}}
+  - {name: r, match: {path: /r}, upstream: {url: "http://127.0.0.1:9001"}, auth: {mode: %q, cors_preflight: %q}}
 audit: {output: %s, file: %s, on_write_error: %s}
-`, alg, src, mode, output, filepath.Join(dir, "audit.log"), onErr)
+`, alg, src, mode, cors, output, filepath.Join(dir, "audit.log"), onErr)
 	}
 	paths := map[string]string{
-		"Auth.Mode": "routes[0].auth.mode", "Audit.Output": "audit.output", "Audit.OnWriteError": "audit.on_write_error",
+		"Auth.Mode": "routes[0].auth.mode", "Auth.CORSPreflight": "routes[0].auth.cors_preflight", "Audit.Output": "audit.output", "Audit.OnWriteError": "audit.on_write_error",
 		"Provider.Algorithms": "providers[0].algorithms[0]", "StaticKey.Alg": "providers[0].keys[0].alg",
 	}
 	for field, values := range schemaEnums {

@@ -84,6 +84,7 @@ func (v *validator) server() {
 	}
 	v.notNegative("server.read_header_timeout", s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	v.notNegative("server.idle_timeout", s.IdleTimeout, DefaultIdleTimeout)
+	v.notNegative("server.body_idle_timeout", s.BodyIdleTimeout, DefaultBodyIdleTimeout)
 	v.notNegativeInt("server.max_header_bytes", s.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	v.notNegative("server.shutdown_grace", s.ShutdownGrace, DefaultShutdownGrace)
 
@@ -684,6 +685,15 @@ func (v *validator) auth(ab string, a *Auth) {
 		}
 	}
 	v.forward(ab+".forward", &a.Forward)
+	switch a.CORSPreflight {
+	case CORSPreflightCheck, "":
+	case CORSPreflightPass:
+		if mode == ModeOff {
+			v.warnf(ab+".cors_preflight", "pass has no effect with mode off, which checks no token at all; remove it")
+		}
+	default:
+		v.errorf(ab+".cors_preflight", "unknown policy %q; use check (a preflight needs a token like any request) or pass (a tokenless preflight is forwarded unchecked)", a.CORSPreflight)
+	}
 }
 
 // allSet says that several mutually exclusive keys are set.

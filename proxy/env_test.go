@@ -303,6 +303,10 @@ routes:
     match: {path_prefix: /stream}
     upstream: {url: %[4]q}
     auth: {providers: [main]}
+  - name: cors
+    match: {path_prefix: /cors}
+    upstream: {url: %[2]q}
+    auth: {providers: [main], cors_preflight: pass, forward: {claims_to_headers: {sub: X-User-Id}}}
 audit:
   output: stdout
   claims: [sub, jti, email]

@@ -165,6 +165,11 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case errors.As(err, &tooBig):
 		d = deny(ReasonBodyTooLarge, err)
+	case errors.Is(err, errBodyIdle):
+		// The client stopped sending its body (server.body_idle_timeout):
+		// the client's fault, not the upstream's, although the error is a
+		// timeout.
+		d = deny(audit.ReasonClientClosed, err)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		d = deny(audit.ReasonClientClosed, err)
 	case isTimeout(err):

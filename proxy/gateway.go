@@ -129,6 +129,9 @@ type routeRT struct {
 	// (HTTP/2 with prior knowledge); nil for https upstreams, where the
 	// main transport negotiates HTTP/2 by ALPN.
 	grpcProxy *httputil.ReverseProxy
+	// corsPass: auth.cors_preflight is pass, so a tokenless CORS
+	// preflight is forwarded without a token check.
+	corsPass bool
 }
 
 type claimHeader struct {
@@ -354,7 +357,7 @@ func (g *Gateway) buildProviders(ctx context.Context, prev *Gateway) error {
 }
 
 func (g *Gateway) buildRoute(i int, rc *config.Route) (*routeRT, error) {
-	rt := &routeRT{idx: i, name: rc.Name, mode: rc.Auth.Mode, cfg: rc}
+	rt := &routeRT{idx: i, name: rc.Name, mode: rc.Auth.Mode, cfg: rc, corsPass: rc.Auth.CORSPreflight == config.CORSPreflightPass}
 	if rt.mode == "" {
 		rt.mode = config.ModeRequired
 	}

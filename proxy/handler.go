@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -74,7 +75,6 @@ type exchange struct {
 	// Storage that lives in the pooled exchange instead of being
 	// allocated per request.
 	sw       statusWriter
-	cb       countingBody
 	claimBuf [8]audit.Claim
 	// upgraded: the upstream answered 101 and the connection was handed
 	// over (WebSocket); nothing passed through the statusWriter.
@@ -112,8 +112,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.RequestID = h.requestID(r, x.trusted)
 	if r.Body != nil && r.Body != http.NoBody {
-		x.cb = countingBody{rc: r.Body}
-		x.body = &x.cb
+		// Allocated per request, not pooled with the exchange: the upstream
+		// transport may still read the body after the handler returned,
+		// and must never reach the next request's body through it.
+		var rc io.ReadCloser = r.Body
+		if !isGRPC(r) { // gRPC streams may legitimately idle; they have their own deadlines
+			rc = g.idleBody(w, r.Body) // server.body_idle_timeout: see body.go
+		}
+		x.body = &countingBody{rc: rc}
 		r.Body = x.body
 	}
 	x.spoofed = g.hasIdentityHeader(r.Header)
@@ -176,7 +182,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			m.Suspicious(kind)
 		}
 	}
-	if aborted {
+	if aborted || x.body.bodyIdled() { // a stalled body gets no answer, only a dropped connection
 		panic(http.ErrAbortHandler) // recorded; now let the server drop the connection
 	}
 }
@@ -248,6 +254,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, x *exchange) *de
 		return g.refuse(w, r, x, &tokenError{reason: audit.ReasonTokenMalformed, err: errAmbiguousToken})
 	}
 	if raw == "" {
+		// auth.cors_preflight: pass. A browser never attaches credentials
+		// to a CORS preflight (OPTIONS with Origin and
+		// Access-Control-Request-Method), so a tokenless one is forwarded
+		// unchecked; nothing was refused, so the record has no reason. A
+		// preflight that carries a token is not a browser's and is checked
+		// below like any request.
+		if rt.corsPass && r.Method == http.MethodOptions &&
+			r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+			rec.Decision = audit.DecisionAnonymous
+			return g.forward(w, r, x)
+		}
 		switch rt.mode {
 		case config.ModeOptional:
 			rec.Decision = audit.DecisionAnonymous
