@@ -296,3 +296,67 @@ func TestSlowButSteadyBodyAllowed(t *testing.T) {
 		})
 	}
 }
+
+// pausingBody sends half of its bytes, waits, then sends the rest.
+type pausingBody struct {
+	data  []byte
+	pause time.Duration
+	sent  int
+}
+
+func (b *pausingBody) Read(p []byte) (int, error) {
+	if b.sent == len(b.data) {
+		return 0, io.EOF
+	}
+	if b.sent == len(b.data)/2 && b.pause > 0 {
+		time.Sleep(b.pause)
+		b.pause = 0
+	}
+	end := min(len(b.data), b.sent+max(1, len(b.data)/2-b.sent))
+	if b.sent >= len(b.data)/2 {
+		end = len(b.data)
+	}
+	n := copy(p, b.data[b.sent:end])
+	b.sent += n
+	return n, nil
+}
+
+// TestGRPCBodyExemptFromIdleTimeout: gRPC streams may legitimately send
+// nothing for a while (they have deadlines and keepalives of their own),
+// so server.body_idle_timeout does not cut a gRPC request body that pauses
+// for longer than it; a plain body pausing as long is cut off.
+func TestGRPCBodyExemptFromIdleTimeout(t *testing.T) {
+	e := newSlowBodyEnv(t)
+	data := []byte(strings.Repeat("g", 64))
+	cases := []struct {
+		name, path, contentType string
+		wantStatus              int
+	}{
+		{"grpc-exempt", "/public/grpc-pause", "application/grpc", http.StatusOK},
+		{"plain-cut-off", "/public/plain-pause", "application/octet-stream", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest("POST", e.gw.URL+tc.path, &pausingBody{data: data, pause: 3 * bodyIdleTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = int64(len(data))
+			req.Header.Set("Content-Type", tc.contentType)
+			resp, err := e.client.Do(req)
+			status := 0
+			if err == nil {
+				status = resp.StatusCode
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if status != tc.wantStatus {
+				t.Fatalf("status = %d (err %v), want %d", status, err, tc.wantStatus)
+			}
+			o := e.be.wait(t, tc.path, 5*time.Second)
+			if tc.wantStatus == http.StatusOK && (o.err != nil || o.n != int64(len(data))) {
+				t.Errorf("backend read %d bytes (err %v), want all %d", o.n, o.err, len(data))
+			}
+		})
+	}
+}
