@@ -108,46 +108,14 @@ func appendFloat(dst []byte, f float64) []byte {
 	return dst
 }
 
-// isJSONNumber reports whether s is a JSON number (RFC 8259 grammar).
+// isJSONNumber reports whether s is exactly one JSON number: valid JSON
+// (encoding/json's own grammar check) whose first byte starts a number and
+// whose last byte is a digit, so no whitespace or other value slips in.
 func isJSONNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
+	if s == "" || !(s[0] == '-' || s[0] >= '0' && s[0] <= '9') || s[len(s)-1] < '0' || s[len(s)-1] > '9' {
 		return false
 	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	return i == len(s)
+	return json.Valid([]byte(s))
 }
 
 // claimValue writes one claim value under key: strings as JSON strings,
