@@ -81,17 +81,6 @@ func deny(reason audit.Reason, err error) *denial {
 	return d
 }
 
-// suspiciousReasons are the reasons that point at an attack rather than a
-// mistake (SPEC §5).
-var suspiciousReasons = map[audit.Reason]bool{
-	audit.ReasonAlgorithmNotAllowed: true,
-	audit.ReasonSignatureInvalid:    true,
-	audit.ReasonKeyNotFound:         true,
-	audit.ReasonTokenMalformed:      true,
-	audit.ReasonTokenTooLarge:       true,
-	audit.ReasonPathRejected:        true,
-}
-
 // isGRPC reports whether the request is a gRPC call (SPEC §4).
 func isGRPC(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")

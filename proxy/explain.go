@@ -93,7 +93,7 @@ func (g *Gateway) Explain(ctx context.Context, method, rawURL, token string) *Ex
 		step("token", false, "no token in "+strings.Join(names, ", "))
 		return finish(deny(audit.ReasonTokenMissing, nil))
 	}
-	step("token", true, "token given (token_id "+tokenIDOf(token)+")")
+	step("token", true, "token given (token_id "+audit.TokenID(token)+")")
 	v, terr := g.verify(ctx, rt, token, g.deps.Now())
 	if terr != nil {
 		if terr.p != nil {
@@ -155,11 +155,6 @@ func (e *Explanation) WriteText(w io.Writer) {
 		fmt.Fprintf(w, ", route %s", e.Route)
 	}
 	fmt.Fprintln(w)
-}
-
-func tokenIDOf(raw string) string {
-	d := digestOf(raw)
-	return tokenID(&d)
 }
 
 func firstLine(s string) string {

@@ -157,7 +157,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Status = http.StatusOK
 		}
 	}
-	rec.Suspicious = suspiciousReasons[rec.Reason] || x.spoofed
+	rec.Suspicious = rec.Reason.Suspicious() || x.spoofed
 	end := g.deps.Now()
 	rec.Duration = end.Sub(start)
 	rec.BytesOut = sw.bytes

@@ -188,24 +188,6 @@ func stripToken(out *http.Request, s tokenSource) {
 	}
 }
 
-// redactQuery returns raw with the values of token query parameters
-// replaced, for logging.
-func redactQuery(raw string, sources []tokenSource) string {
-	if raw == "" {
-		return ""
-	}
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return "[unparseable]"
-	}
-	for _, s := range sources {
-		if s.kind == srcQuery && q.Has(s.name) {
-			q.Set(s.name, "[redacted]")
-		}
-	}
-	return q.Encode()
-}
-
 // verified is a token that passed every check of SPEC §3.3–3.6.
 type verified struct {
 	p      *providerRT

@@ -2,8 +2,6 @@ package tokentool
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/audit"
 )
 
 // maxInspectBytes bounds the token read from stdin.
@@ -132,14 +132,6 @@ func cleanToken(s string) string {
 	return s
 }
 
-// tokenID is SPEC §5's token_id: the first 16 hex digits of the SHA-256 of
-// the raw token, which correlates a token with audit records without
-// storing it.
-func tokenID(raw string) string {
-	sum := sha256.Sum256([]byte(raw))
-	return hex.EncodeToString(sum[:])[:16]
-}
-
 // decodedToken is what inspect shows about a token.
 type decodedToken struct {
 	header     map[string]any
@@ -172,7 +164,7 @@ func decodeToken(raw string) (*decodedToken, error) {
 			return nil, fmt.Errorf("%w: %w", errMalformed, err)
 		}
 	}
-	d := &decodedToken{header: tok.Header, claims: claims, tokenID: tokenID(raw)}
+	d := &decodedToken{header: tok.Header, claims: claims, tokenID: audit.TokenID(raw)}
 	// The segments decoded once already; decode again to show them in the
 	// issuer's member order and number formatting.
 	if d.headerJSON, err = p.DecodeSegment(parts[0]); err != nil {
