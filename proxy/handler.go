@@ -213,7 +213,7 @@ func (h *Handler) serveAborting(w *statusWriter, r *http.Request, x *exchange) (
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, x *exchange) *denial {
 	g, rec := x.g, &x.rec
 	// §3.1 path and route.
-	p, err := route.CleanPath(requestPath(r), g.pathOpts)
+	p, err := route.CleanPath(rec.Path, g.pathOpts) // the path as received, set in ServeHTTP
 	if err != nil {
 		return deny(audit.ReasonPathRejected, err)
 	}
